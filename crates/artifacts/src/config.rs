@@ -1,0 +1,387 @@
+//! The typed run configuration.
+//!
+//! A configuration is built from layers, each merged over the previous one:
+//! built-in defaults (the reference pipeline's values) ← `configs/<dataset>.toml` (or `--config FILE`)
+//! ← the profile (`configs/profiles/<profile>.toml`) ← `--set section.key=value` overrides.
+//! Every section rejects unknown keys; the error names the key, the layer it came from and the
+//! keys that are allowed there.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::hashing::hash_json;
+
+/// The whole configuration of one pipeline run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the interactions and item metadata come from, and how they are split.
+    pub data: DataConfig,
+    /// Run-wide settings (seeds).
+    pub run: RunConfig,
+}
+
+/// Which loader reads a dataset folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataFormat {
+    /// The P5 folder if `sequential_data.txt` is present, else the raw SNAP files.
+    #[default]
+    Auto,
+    /// `sequential_data.txt` + `datamaps.json.gz` + `items.jsonl.gz` (the P5 / TIGER / GRID layout).
+    P5,
+    /// The official Amazon 2014 files `reviews_<Category>_5.json.gz` and `meta_<Category>.json.gz`.
+    Raw,
+    /// The deterministic synthetic `demo` dataset; no files are read.
+    Synthetic,
+}
+
+impl fmt::Display for DataFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DataFormat::Auto => "auto",
+            DataFormat::P5 => "p5",
+            DataFormat::Raw => "raw",
+            DataFormat::Synthetic => "synthetic",
+        })
+    }
+}
+
+/// `[data]`: loading, filtering and splitting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Which loader to use (`auto`, `p5`, `raw`, `synthetic`).
+    pub format: DataFormat,
+    /// The Amazon category as spelled in the raw file names, e.g. `Beauty`, `Sports_and_Outdoors`.
+    pub category: String,
+    /// k of the iterative k-core filter applied to raw and synthetic data (users and items with
+    /// at least k interactions). P5 folders are already 5-core and are read as they are.
+    pub k_core: usize,
+    /// The most recent history items the model sees for one prediction. The reference trims every
+    /// window (history + target) to its last 30 items and masks the target, so 29.
+    pub max_history: usize,
+    /// Shape of the synthetic `demo` dataset (used only when `format = "synthetic"`).
+    pub synthetic: SyntheticConfig,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            format: DataFormat::Auto,
+            category: String::new(),
+            k_core: 5,
+            max_history: 29,
+            synthetic: SyntheticConfig::default(),
+        }
+    }
+}
+
+/// `[data.synthetic]`: the generated `demo` dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyntheticConfig {
+    /// Users generated before the k-core filter.
+    pub users: usize,
+    /// Items generated before the k-core filter.
+    pub items: usize,
+    /// Shortest and longest generated sequence (items).
+    pub min_len: usize,
+    /// Longest generated sequence (items).
+    pub max_len: usize,
+    /// Probability that the next item is the current item's fixed successor (the learnable signal).
+    pub follow_prob: f64,
+    /// Generator seed.
+    pub seed: u64,
+}
+
+impl Default for SyntheticConfig {
+    fn default() -> Self {
+        SyntheticConfig {
+            users: 600,
+            items: 300,
+            min_len: 5,
+            max_len: 20,
+            follow_prob: 0.6,
+            seed: 7,
+        }
+    }
+}
+
+/// `[run]`: settings that span stages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Seeds for the per-seed stages (training, evaluation); `--seeds` overrides.
+    pub seeds: Vec<u64>,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig { seeds: vec![42] }
+    }
+}
+
+/// One layer of configuration, in the order they are applied.
+#[derive(Debug, Clone)]
+pub enum ConfigLayer {
+    /// A TOML file with any subset of the sections.
+    File(PathBuf),
+    /// A named profile overlay: a TOML file like any other, reported under its name.
+    Profile { name: String, path: PathBuf },
+    /// One `section.key=value` override; the value is TOML (strings may be bare).
+    Set(String),
+}
+
+impl fmt::Display for ConfigLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigLayer::File(p) => write!(f, "{}", p.display()),
+            ConfigLayer::Profile { name, path } => {
+                write!(f, "profile `{name}` ({})", path.display())
+            }
+            ConfigLayer::Set(s) => write!(f, "--set {s}"),
+        }
+    }
+}
+
+impl Config {
+    /// Builds a configuration from its layers over the built-in defaults, checking after every
+    /// layer so that an error names the layer that introduced it.
+    pub fn from_layers(layers: &[ConfigLayer]) -> Result<Config> {
+        let mut merged = toml::Table::new();
+        for layer in layers {
+            let table = layer_table(layer)?;
+            merge(&mut merged, table);
+            Config::from_table(&merged).with_context(|| format!("in {layer}"))?;
+        }
+        Config::from_table(&merged)
+    }
+
+    /// Parses a configuration from TOML text (tests, embedded defaults).
+    pub fn from_toml_str(text: &str) -> Result<Config> {
+        let table: toml::Table = text.parse().context("invalid TOML")?;
+        Config::from_table(&table)
+    }
+
+    fn from_table(table: &toml::Table) -> Result<Config> {
+        let value = toml::Value::Table(table.clone());
+        serde_path_to_error::deserialize(value).map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            if path.is_empty() || path == "." {
+                anyhow!("{inner}")
+            } else {
+                anyhow!("key `{path}`: {inner}")
+            }
+        })
+    }
+
+    /// The configuration as TOML text (what `config show` prints).
+    pub fn to_toml_string(&self) -> String {
+        toml::to_string_pretty(self).expect("the configuration always serialises to TOML")
+    }
+
+    /// Hash of one serialisable part of the configuration (what a stage's manifest records).
+    pub fn section_hash<T: Serialize>(section: &T) -> String {
+        hash_json(section)
+    }
+}
+
+fn layer_table(layer: &ConfigLayer) -> Result<toml::Table> {
+    match layer {
+        ConfigLayer::File(path) | ConfigLayer::Profile { path, .. } => read_table(path),
+        ConfigLayer::Set(assignment) => set_table(assignment),
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    text.parse::<toml::Table>()
+        .with_context(|| format!("{} is not valid TOML", path.display()))
+}
+
+/// Turns `a.b.c=value` into the nested table `{a = {b = {c = value}}}`.
+fn set_table(assignment: &str) -> Result<toml::Table> {
+    let Some((key, raw)) = assignment.split_once('=') else {
+        bail!("--set {assignment}: expected `section.key=value`");
+    };
+    let key = key.trim();
+    let parts: Vec<&str> = key.split('.').map(str::trim).collect();
+    if parts.len() < 2 || parts.iter().any(|p| p.is_empty()) {
+        bail!(
+            "--set {assignment}: the key must be dotted, `section.key` (e.g. `data.max_history`)"
+        );
+    }
+    let value = parse_value(raw.trim());
+    let mut table = toml::Table::new();
+    let mut cursor = &mut table;
+    for part in &parts[..parts.len() - 1] {
+        cursor = cursor
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .expect("just inserted a table");
+    }
+    cursor.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(table)
+}
+
+/// A TOML value (`3`, `1e-3`, `true`, `[1, 2]`, `"x"`), or the raw text as a string.
+fn parse_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+/// Deep-merges `over` into `base`: tables merge key by key, anything else replaces.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(s: &str) -> ConfigLayer {
+        ConfigLayer::Set(s.to_string())
+    }
+
+    #[test]
+    fn defaults_follow_the_reference() {
+        let c = Config::from_layers(&[]).unwrap();
+        assert_eq!(c.data.max_history, 29);
+        assert_eq!(c.data.k_core, 5);
+        assert_eq!(c.run.seeds, vec![42]);
+    }
+
+    #[test]
+    fn file_then_profile_then_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("beauty.toml");
+        std::fs::write(&base, "[data]\ncategory = \"Beauty\"\nmax_history = 20\n").unwrap();
+        let quick = dir.path().join("quick.toml");
+        std::fs::write(&quick, "[data]\nmax_history = 10\n[run]\nseeds = [1, 2]\n").unwrap();
+        let c = Config::from_layers(&[
+            ConfigLayer::File(base),
+            ConfigLayer::Profile {
+                name: "quick".into(),
+                path: quick,
+            },
+            set("data.k_core=3"),
+            set("data.format=p5"),
+        ])
+        .unwrap();
+        assert_eq!(c.data.category, "Beauty");
+        assert_eq!(c.data.max_history, 10);
+        assert_eq!(c.data.k_core, 3);
+        assert_eq!(c.data.format, DataFormat::P5);
+        assert_eq!(c.run.seeds, vec![1, 2]);
+    }
+
+    #[test]
+    fn nested_set_and_float_from_integer() {
+        let c = Config::from_layers(&[
+            set("data.synthetic.follow_prob=1"),
+            set("data.synthetic.users=50"),
+        ])
+        .unwrap();
+        assert_eq!(c.data.synthetic.follow_prob, 1.0);
+        assert_eq!(c.data.synthetic.users, 50);
+    }
+
+    #[test]
+    fn unknown_key_names_key_layer_and_valid_keys() {
+        let err = Config::from_layers(&[set("data.max_histroy=3")]).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("--set data.max_histroy=3"), "{msg}");
+        assert!(msg.contains("max_histroy"), "{msg}");
+        assert!(
+            msg.contains("max_history") && msg.contains("k_core"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn unknown_section_lists_sections() {
+        let msg = format!(
+            "{:#}",
+            Config::from_layers(&[set("dta.k_core=3")]).unwrap_err()
+        );
+        assert!(
+            msg.contains("dta") && msg.contains("data") && msg.contains("run"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_file_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[data]\nk_core = 5\ncolour = \"red\"\n").unwrap();
+        let msg = format!(
+            "{:#}",
+            Config::from_layers(&[ConfigLayer::File(path)]).unwrap_err()
+        );
+        assert!(
+            msg.contains("bad.toml") && msg.contains("colour") && msg.contains("data.colour"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let msg = format!(
+            "{:#}",
+            Config::from_layers(&[set("data.max_history=many")]).unwrap_err()
+        );
+        assert!(msg.contains("data.max_history"), "{msg}");
+    }
+
+    #[test]
+    fn malformed_set_is_rejected() {
+        assert!(Config::from_layers(&[set("max_history")]).is_err());
+        assert!(Config::from_layers(&[set("max_history=3")]).is_err());
+        assert!(Config::from_layers(&[set("data.=3")]).is_err());
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let msg = format!(
+            "{:#}",
+            Config::from_layers(&[ConfigLayer::File("/nonexistent/x.toml".into())]).unwrap_err()
+        );
+        assert!(msg.contains("/nonexistent/x.toml"), "{msg}");
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let c = Config::from_layers(&[set("data.category=Toys_and_Games")]).unwrap();
+        assert_eq!(Config::from_toml_str(&c.to_toml_string()).unwrap(), c);
+    }
+
+    #[test]
+    fn section_hash_changes_with_values() {
+        let a = Config::default();
+        let mut b = a.clone();
+        b.data.max_history = 10;
+        assert_ne!(Config::section_hash(&a.data), Config::section_hash(&b.data));
+        assert_eq!(
+            Config::section_hash(&a.data),
+            Config::section_hash(&a.clone().data)
+        );
+    }
+}

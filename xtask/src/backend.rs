@@ -1,0 +1,69 @@
+//! The one place that maps Cargo features to a concrete burn backend. Everything else is generic
+//! over `B: Backend` / `AutodiffBackend`.
+//!
+//! * default: `Flex`, burn 0.21's pure-Rust multi-threaded SIMD CPU backend;
+//! * `--features cuda`: `Cuda` (burn-cuda, NVIDIA GPUs; CUDA is loaded at run time);
+//! * `--features tch`: `LibTorch` (burn-tch; needs a local libtorch through `LIBTORCH`).
+
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend as BackendTrait;
+
+#[cfg(feature = "cuda")]
+/// The backend chosen by the enabled features.
+pub type Backend = burn_cuda::Cuda;
+#[cfg(all(feature = "tch", not(feature = "cuda")))]
+/// The backend chosen by the enabled features.
+pub type Backend = burn_tch::LibTorch;
+#[cfg(not(any(feature = "cuda", feature = "tch")))]
+/// The backend chosen by the enabled features.
+pub type Backend = burn::backend::Flex;
+
+/// The backend used for training (with automatic differentiation).
+pub type TrainBackend = burn::backend::Autodiff<Backend>;
+
+/// Human-readable name of the compiled-in backend.
+pub fn name() -> &'static str {
+    if cfg!(feature = "cuda") {
+        "cuda (burn-cuda)"
+    } else if cfg!(feature = "tch") {
+        "libtorch (burn-tch)"
+    } else {
+        "flex (burn CPU)"
+    }
+}
+
+/// The default device of the compiled-in backend.
+pub fn device() -> burn::tensor::Device<Backend> {
+    Default::default()
+}
+
+/// Runs a small matrix product on `device` and checks it against the exact answer: a cheap proof
+/// that the backend works on this machine.
+pub fn self_check<B: BackendTrait>(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
+    let n = 64;
+    // A = ones, B[i][j] = i: (A·B)[r][c] = Σ_i i = n(n-1)/2.
+    let a = Tensor::<B, 2>::ones([n, n], device);
+    let b = Tensor::<B, 1, burn::tensor::Int>::arange(0..n as i64, device)
+        .float()
+        .reshape([n, 1])
+        .repeat_dim(1, n);
+    let c: Vec<f32> = a
+        .matmul(b)
+        .into_data()
+        .to_vec()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let want = (n * (n - 1) / 2) as f32;
+    anyhow::ensure!(
+        c.iter().all(|&v| v == want),
+        "backend self-check failed: expected {want}"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn default_backend_self_check() {
+        super::self_check::<super::Backend>(&super::device()).unwrap();
+    }
+}

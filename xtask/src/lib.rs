@@ -1,0 +1,7 @@
+//! The command line of the project (`cargo xtask …`): the pipeline orchestrator with stage
+//! caching, data commands, configuration, backends. Ordinary Rust, one module per concern.
+
+pub mod backend;
+pub mod pipeline;
+pub mod stages;
+pub mod workspace;

@@ -1,0 +1,232 @@
+//! `cargo xtask …`: the project's command line. `cargo xtask --help` is the manual.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use xtask::backend;
+use xtask::pipeline::{self, PipelineOptions, Status};
+use xtask::stages::{StageContext, data::DataStage, registry};
+use xtask::workspace::Workspace;
+
+/// Generative recommendation with RASTP token pruning: the pipeline and its tools.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, about)]
+struct Cli {
+    /// Folder holding `amazon/<dataset>/` (default: $RASTP_DATASETS, else ./datasets).
+    #[arg(long, global = true, value_name = "DIR")]
+    datasets_dir: Option<PathBuf>,
+    /// Folder for run artifacts (default: $RASTP_RUNS, else ./runs).
+    #[arg(long, global = true, value_name = "DIR")]
+    runs_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline (data → embed → sids → train → eval → report), reusing up-to-date stages.
+    Pipeline {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Stop after this stage.
+        #[arg(long, value_name = "STAGE")]
+        until: Option<String>,
+        /// Re-run stages even when their artifacts are up to date.
+        #[arg(long)]
+        force: bool,
+        /// Seeds for training and evaluation, comma-separated (default: run.seeds).
+        #[arg(long, value_delimiter = ',', value_name = "N,N,…")]
+        seeds: Vec<u64>,
+    },
+    /// Dataset commands.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+    /// Print the resolved configuration of a dataset.
+    Config {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// List the pipeline's stages and which exist.
+    Stages,
+    /// Show the compiled-in backend and check that it computes correctly here.
+    Info,
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Users, items, interactions, sparsity, sequence lengths, text coverage.
+    Stats {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Download the official raw files, or link an existing folder with --from.
+    Fetch {
+        /// Dataset name (a configs/<name>.toml).
+        dataset: String,
+        /// Link this existing folder (P5 layout or raw files) as datasets/amazon/<dataset>.
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+    },
+}
+
+/// Which dataset and how to configure it.
+#[derive(Args)]
+struct ConfigArgs {
+    /// Dataset name: a file configs/<name>.toml (beauty, sports, toys, demo, …).
+    dataset: String,
+    /// Use this config file instead of configs/<dataset>.toml.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Profile overlay from configs/profiles/ (`paper`: the paper's settings; `quick`: bounded runs).
+    #[arg(long, default_value = "paper")]
+    profile: String,
+    /// Override one key, e.g. --set data.max_history=20 (repeatable).
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    sets: Vec<String>,
+}
+
+impl ConfigArgs {
+    fn resolve(&self, ws: &Workspace) -> Result<artifacts::Config> {
+        ws.config(
+            &self.dataset,
+            self.config.as_deref(),
+            &self.profile,
+            &self.sets,
+        )
+    }
+}
+
+fn main() {
+    if let Err(err) = run(Cli::parse()) {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let ws = Workspace::locate(cli.datasets_dir, cli.runs_dir)?;
+    match cli.command {
+        Command::Pipeline {
+            config,
+            until,
+            force,
+            seeds,
+        } => {
+            let cfg = config.resolve(&ws)?;
+            let seeds = if seeds.is_empty() {
+                cfg.run.seeds.clone()
+            } else {
+                seeds
+            };
+            let slots = registry();
+            let opts = PipelineOptions {
+                until,
+                force,
+                seeds,
+            };
+            eprintln!(
+                "pipeline `{}` (profile {}, backend {}), artifacts in {}",
+                config.dataset,
+                config.profile,
+                backend::name(),
+                ws.run_dir(&config.dataset).display()
+            );
+            let reports = pipeline::run(&ws, &config.dataset, &cfg, &slots, &opts)?;
+            println!("{}", pipeline::table(&reports));
+            if reports
+                .iter()
+                .any(|r| matches!(r.status, Status::NotAvailable | Status::Blocked(_)))
+            {
+                println!("(stages marked `not available yet` are not implemented in this version)");
+            }
+        }
+        Command::Data {
+            command: DataCommand::Stats { config },
+        } => {
+            let cfg = config.resolve(&ws)?;
+            let ctx = StageContext {
+                workspace: &ws,
+                dataset: &config.dataset,
+                config: &cfg,
+                seed: None,
+                upstream: Default::default(),
+            };
+            let source = DataStage::source(&ctx)?;
+            let (dataset, notes) = data_amazon::build(&source, &cfg.data)?;
+            let stats = data_amazon::stats::DatasetStats::of(&dataset.interactions);
+            println!(
+                "dataset {} ({} format, {})",
+                config.dataset,
+                source.format(),
+                ws.dataset_dir(&config.dataset).display()
+            );
+            print!("{stats}");
+            let hist = |h: &[artifacts::dataset::HeldOut]| {
+                h.iter().map(|x| x.history.len()).sum::<usize>() as f64 / h.len().max(1) as f64
+            };
+            println!(
+                "held-out      valid mean history {:.2} | test mean history {:.2} (max_history {})",
+                hist(&dataset.split.valid),
+                hist(&dataset.split.test),
+                cfg.data.max_history
+            );
+            for (k, v) in notes.iter().filter(|(k, _)| *k != "format") {
+                println!("{k:<14}{v}");
+            }
+        }
+        Command::Data {
+            command: DataCommand::Fetch { dataset, from },
+        } => {
+            ws.check_dataset(&dataset)?;
+            let target = ws.dataset_dir(&dataset);
+            if let Some(from) = from {
+                data_amazon::fetch::link_folder(&target, &from)?;
+                println!("linked {} -> {}", target.display(), from.display());
+                return Ok(());
+            }
+            let cfg = ws.config(&dataset, None, "paper", &[])?;
+            if cfg.data.format == artifacts::config::DataFormat::Synthetic {
+                bail!("`{dataset}` is generated on the fly; there is nothing to fetch");
+            }
+            if data_amazon::Source::resolve(&target, &cfg.data).is_ok() {
+                println!("{} already holds the data", target.display());
+                return Ok(());
+            }
+            if cfg.data.category.is_empty() {
+                bail!(
+                    "configs/{dataset}.toml has no data.category, so the official file names are unknown"
+                );
+            }
+            let files = data_amazon::fetch::download_raw(&target, &cfg.data.category)
+                .with_context(|| format!("fetching `{dataset}`"))?;
+            for f in files {
+                println!("have {}", f.display());
+            }
+        }
+        Command::Config { config } => {
+            print!("{}", config.resolve(&ws)?.to_toml_string());
+        }
+        Command::Stages => {
+            for slot in registry() {
+                let state = if slot.stage.is_some() {
+                    "available"
+                } else {
+                    "not available yet"
+                };
+                println!("{:<8} {:<18} {}", slot.name, state, slot.about);
+            }
+        }
+        Command::Info => {
+            println!("backend: {}", backend::name());
+            backend::self_check::<backend::Backend>(&backend::device())?;
+            println!("self-check: ok (64x64 matmul exact)");
+            println!("project root: {}", ws.root.display());
+            println!("datasets: {}", ws.datasets.display());
+            println!("runs: {}", ws.runs.display());
+        }
+    }
+    Ok(())
+}

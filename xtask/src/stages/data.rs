@@ -1,0 +1,92 @@
+//! Stage `data`: the dataset folder (or the generator) to the `Dataset` artifact.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use artifacts::config::DataFormat;
+use artifacts::dataset::DATASET_SCHEMA_VERSION;
+use artifacts::{ArtifactWriter, Config};
+use data_amazon::Source;
+use data_amazon::stats::DatasetStats;
+use serde::Serialize;
+
+use super::{Stage, StageContext};
+
+/// Loads, filters and splits the interactions.
+pub struct DataStage;
+
+/// The part of `[data]` that shapes the artifact (synthetic settings only for the demo set).
+#[derive(Serialize)]
+struct DataKey<'a> {
+    format: DataFormat,
+    category: &'a str,
+    k_core: usize,
+    max_history: usize,
+    synthetic: Option<&'a artifacts::config::SyntheticConfig>,
+}
+
+impl DataStage {
+    /// Resolves the source for the dataset named in `ctx`.
+    pub fn source(ctx: &StageContext) -> Result<Source> {
+        let dir = ctx.workspace.dataset_dir(ctx.dataset);
+        Source::resolve(&dir, &ctx.config.data).with_context(|| {
+            format!(
+                "dataset `{}`: link its folder with `cargo xtask data fetch {} --from DIR`, or \
+                 download it with `cargo xtask data fetch {}` (see datasets/README.md)",
+                ctx.dataset, ctx.dataset, ctx.dataset
+            )
+        })
+    }
+}
+
+impl Stage for DataStage {
+    fn name(&self) -> &'static str {
+        "data"
+    }
+
+    fn schema_version(&self) -> u32 {
+        DATASET_SCHEMA_VERSION
+    }
+
+    fn upstream(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn config_hash(&self, config: &Config) -> String {
+        let d = &config.data;
+        Config::section_hash(&DataKey {
+            format: d.format,
+            category: &d.category,
+            k_core: d.k_core,
+            max_history: d.max_history,
+            synthetic: (d.format == DataFormat::Synthetic).then_some(&d.synthetic),
+        })
+    }
+
+    fn external_inputs(&self, ctx: &StageContext) -> Result<BTreeMap<String, PathBuf>> {
+        Ok(Self::source(ctx)?
+            .files()
+            .into_iter()
+            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
+            .collect())
+    }
+
+    fn run(&self, ctx: &StageContext, out: &mut ArtifactWriter) -> Result<()> {
+        let source = Self::source(ctx)?;
+        let (dataset, notes) = data_amazon::build(&source, &ctx.config.data)?;
+        dataset.write(out.dir())?;
+        let stats = DatasetStats::of(&dataset.interactions);
+        std::fs::write(
+            out.file("stats.json"),
+            serde_json::to_string_pretty(&stats)?,
+        )?;
+        out.rows("users", stats.users as u64)
+            .rows("items", stats.items as u64)
+            .rows("interactions", stats.interactions as u64);
+        for (k, v) in notes {
+            out.detail(&k, v);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,143 @@
+//! Where things are: the project root, configs, datasets, runs; and the resolved configuration
+//! of one dataset.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use artifacts::{Config, ConfigLayer};
+
+/// Environment variable naming the folder that holds `amazon/<dataset>/` (default `<root>/datasets`).
+pub const DATASETS_ENV: &str = "RASTP_DATASETS";
+/// Environment variable naming the folder for run artifacts (default `<root>/runs`).
+pub const RUNS_ENV: &str = "RASTP_RUNS";
+
+/// The project's folders.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// Project root (holds `configs/`).
+    pub root: PathBuf,
+    /// Holds `amazon/<dataset>/`.
+    pub datasets: PathBuf,
+    /// Holds `<dataset>/<stage>/`.
+    pub runs: PathBuf,
+}
+
+impl Workspace {
+    /// Finds the project root from the current directory (so a binary carried to another machine
+    /// works inside any copy of the tree), else from where this crate was built.
+    pub fn locate(datasets: Option<PathBuf>, runs: Option<PathBuf>) -> Result<Workspace> {
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        let built = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .map(Path::to_path_buf);
+        let root = cwd
+            .ancestors()
+            .find(|d| d.join("configs").is_dir() && d.join("Cargo.toml").is_file())
+            .map(Path::to_path_buf)
+            .or(built.filter(|d| d.join("configs").is_dir()))
+            .context("cannot find the project root (a folder with Cargo.toml and configs/); run from inside the project")?;
+        Ok(Workspace::at(root, datasets, runs))
+    }
+
+    /// A workspace rooted at `root`, with optional overrides (flags win over environment variables).
+    pub fn at(root: PathBuf, datasets: Option<PathBuf>, runs: Option<PathBuf>) -> Workspace {
+        let env = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        Workspace {
+            datasets: datasets
+                .or_else(|| env(DATASETS_ENV))
+                .unwrap_or_else(|| root.join("datasets")),
+            runs: runs
+                .or_else(|| env(RUNS_ENV))
+                .unwrap_or_else(|| root.join("runs")),
+            root,
+        }
+    }
+
+    /// The datasets that have a config file (`configs/<name>.toml`).
+    pub fn known_datasets(&self) -> Result<Vec<String>> {
+        let dir = self.root.join("configs");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let p = e.path();
+                (p.extension()? == "toml")
+                    .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))?
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// The profiles that exist (`configs/profiles/<name>.toml`).
+    pub fn known_profiles(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.root.join("configs/profiles"))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let p = e.path();
+                (p.extension()? == "toml")
+                    .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))?
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Folder the dataset's files are read from.
+    pub fn dataset_dir(&self, dataset: &str) -> PathBuf {
+        self.datasets.join("amazon").join(dataset)
+    }
+
+    /// Folder of the dataset's run artifacts.
+    pub fn run_dir(&self, dataset: &str) -> PathBuf {
+        self.runs.join(dataset)
+    }
+
+    /// Checks the dataset name against the config files.
+    pub fn check_dataset(&self, dataset: &str) -> Result<()> {
+        let known = self.known_datasets()?;
+        if !known.iter().any(|k| k == dataset) {
+            bail!(
+                "unknown dataset `{dataset}`; known datasets: {} (each has configs/<name>.toml)",
+                known.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    /// Resolves the configuration: `configs/<dataset>.toml` (or `config_file`), then the profile,
+    /// then the `--set` overrides.
+    pub fn config(
+        &self,
+        dataset: &str,
+        config_file: Option<&Path>,
+        profile: &str,
+        sets: &[String],
+    ) -> Result<Config> {
+        self.check_dataset(dataset)?;
+        let mut layers = vec![ConfigLayer::File(
+            config_file
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| self.root.join(format!("configs/{dataset}.toml"))),
+        )];
+        let profile_path = self.root.join(format!("configs/profiles/{profile}.toml"));
+        if !profile_path.is_file() {
+            bail!(
+                "unknown profile `{profile}`; known profiles: {} (configs/profiles/<name>.toml)",
+                self.known_profiles().join(", ")
+            );
+        }
+        layers.push(ConfigLayer::Profile {
+            name: profile.to_string(),
+            path: profile_path,
+        });
+        layers.extend(sets.iter().map(|s| ConfigLayer::Set(s.clone())));
+        Config::from_layers(&layers)
+    }
+}
