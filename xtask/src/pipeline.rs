@@ -192,12 +192,12 @@ fn run_stage(
         config_hash: stage.config_hash(ctx.config),
         inputs,
     };
-    if !force {
-        if let Some(m) = Manifest::read(dir).unwrap_or(None) {
-            if m.is_current(dir, &fingerprint) {
-                return Ok((Status::UpToDate, started.elapsed().as_secs_f64()));
-            }
-        }
+    let current = Manifest::read(dir)
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.is_current(dir, &fingerprint));
+    if current && !force {
+        return Ok((Status::UpToDate, started.elapsed().as_secs_f64()));
     }
     let mut writer = ArtifactWriter::create(dir, fingerprint)?;
     if let Some(seed) = ctx.seed {

@@ -125,10 +125,8 @@ impl ArtifactWriter {
                 self.final_dir.display()
             )
         })?;
-        if let Some(parent) = self.final_dir.parent() {
-            if let Ok(d) = fs::File::open(parent) {
-                let _ = d.sync_all();
-            }
+        if let Some(Ok(d)) = self.final_dir.parent().map(fs::File::open) {
+            let _ = d.sync_all();
         }
         if old.exists() {
             fs::remove_dir_all(&old).with_context(|| {
