@@ -20,6 +20,8 @@ use crate::hashing::hash_json;
 pub struct Config {
     /// Where the interactions and item metadata come from, and how they are split.
     pub data: DataConfig,
+    /// How items become vectors (item text through a sentence encoder, or collaborative).
+    pub embedding: EmbeddingConfig,
     /// Run-wide settings (seeds).
     pub run: RunConfig,
 }
@@ -107,6 +109,132 @@ impl Default for SyntheticConfig {
             max_len: 20,
             follow_prob: 0.6,
             seed: 7,
+        }
+    }
+}
+
+/// Where item embeddings come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum EmbeddingSource {
+    /// Item text through the sentence encoder.
+    #[serde(rename = "text")]
+    Text,
+    /// Collaborative embeddings from the training split's co-occurrences (no text needed).
+    #[serde(rename = "cf")]
+    Cf,
+    /// Both, each L2-normalised, concatenated.
+    #[serde(rename = "text+cf")]
+    TextCf,
+    /// `text` when at least `auto_min_text_share` of the items have text, else `cf`.
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+}
+
+impl fmt::Display for EmbeddingSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EmbeddingSource::Text => "text",
+            EmbeddingSource::Cf => "cf",
+            EmbeddingSource::TextCf => "text+cf",
+            EmbeddingSource::Auto => "auto",
+        })
+    }
+}
+
+/// `[embedding]`: item text → vector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddingConfig {
+    /// `text`, `cf`, `text+cf` or `auto`.
+    pub source: EmbeddingSource,
+    /// With `auto`: the share of items that must have text to use it.
+    pub auto_min_text_share: f64,
+    /// Sentence encoder: a folder name under `models/` (config.json, model.safetensors,
+    /// tokenizer.json). `all-MiniLM-L6-v2` is fetched by `cargo xtask setup`.
+    pub model: String,
+    /// Read the model from this folder instead of `models/<model>`.
+    pub model_dir: Option<PathBuf>,
+    /// Texts per forward pass (texts are sorted by length first, so padding stays small).
+    pub batch_size: usize,
+    /// Longest input in tokens, special tokens included; longer texts are truncated and counted.
+    pub max_tokens: usize,
+    /// L2-normalise the pooled vectors. Unset: the model family's convention (BERT/MiniLM yes,
+    /// T5 no, as the reference).
+    pub normalize: Option<bool>,
+    /// How an item's fields become its text.
+    pub template: TemplateConfig,
+    /// Collaborative embeddings.
+    pub cf: CfConfig,
+}
+
+impl Default for EmbeddingConfig {
+    fn default() -> Self {
+        EmbeddingConfig {
+            source: EmbeddingSource::Auto,
+            auto_min_text_share: 0.5,
+            model: "all-MiniLM-L6-v2".to_string(),
+            model_dir: None,
+            batch_size: 64,
+            max_tokens: 256,
+            normalize: None,
+            template: TemplateConfig::default(),
+            cf: CfConfig::default(),
+        }
+    }
+}
+
+/// `[embedding.template]`: item text as labelled segments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemplateConfig {
+    /// Segments with `{title}`, `{brand}`, `{categories}`, `{description}`, `{price}`
+    /// placeholders; a segment whose fields are all absent is left out.
+    pub segments: Vec<String>,
+    /// Put between the segments that remain.
+    pub separator: String,
+    /// Decode HTML entities (`&amp;` → `&`) in field values.
+    pub decode_html: bool,
+}
+
+impl Default for TemplateConfig {
+    fn default() -> Self {
+        TemplateConfig {
+            segments: [
+                "Title: {title}",
+                "Brand: {brand}",
+                "Categories: {categories}",
+                "Price: {price}",
+            ]
+            .map(String::from)
+            .to_vec(),
+            separator: "; ".to_string(),
+            decode_html: true,
+        }
+    }
+}
+
+/// `[embedding.cf]`: collaborative item embeddings (PPMI of co-occurrence + truncated SVD).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CfConfig {
+    /// Embedding dimension.
+    pub dim: usize,
+    /// Two items co-occur when at most this many positions apart in a training sequence.
+    pub window: usize,
+    /// Power iterations of the randomized SVD.
+    pub power_iters: usize,
+    /// Seed of the randomized SVD.
+    pub seed: u64,
+}
+
+impl Default for CfConfig {
+    fn default() -> Self {
+        CfConfig {
+            dim: 64,
+            window: 3,
+            power_iters: 4,
+            seed: 42,
         }
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod dataset;
+pub mod embeddings;
 pub mod hashing;
 pub mod manifest;
 pub mod progress;

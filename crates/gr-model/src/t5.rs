@@ -1,0 +1,410 @@
+//! T5 building blocks with Hugging Face numerics (transformers' `modeling_t5.py`):
+//! RMS norm without mean or bias (eps 1e-6), pre-norm residual blocks, attention without
+//! 1/sqrt(d) scaling and without q/k/v/o bias, softmax in f32, bucketed relative position bias
+//! computed by the first block and shared by the later ones. Parameter names map one-to-one onto
+//! Hugging Face checkpoints, so loading is a name table ([`T5Encoder::load`]).
+
+use anyhow::{Result, bail};
+use burn::module::{Module, Param};
+use burn::nn::{Embedding, Linear, RmsNorm, RmsNormConfig};
+use burn::tensor::activation::{gelu_approximate, relu, softmax};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::Deserialize;
+
+use crate::weights::Weights;
+
+/// The Hugging Face `T5Config` fields these blocks use (`config.json`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct T5Config {
+    /// Vocabulary size of the token embedding.
+    pub vocab_size: usize,
+    /// Model width.
+    pub d_model: usize,
+    /// Width of one attention head.
+    pub d_kv: usize,
+    /// Attention heads.
+    pub num_heads: usize,
+    /// Feed-forward width.
+    pub d_ff: usize,
+    /// Encoder blocks.
+    pub num_layers: usize,
+    /// Relative position buckets.
+    #[serde(default = "default_buckets")]
+    pub relative_attention_num_buckets: usize,
+    /// Largest distance the buckets resolve.
+    #[serde(default = "default_max_distance")]
+    pub relative_attention_max_distance: usize,
+    /// RMS norm epsilon.
+    #[serde(default = "default_eps")]
+    pub layer_norm_epsilon: f64,
+    /// `relu` (T5 1.0) or `gated-gelu` (T5 1.1, Flan-T5).
+    #[serde(default = "default_ff")]
+    pub feed_forward_proj: String,
+}
+
+fn default_buckets() -> usize {
+    32
+}
+fn default_max_distance() -> usize {
+    128
+}
+fn default_eps() -> f64 {
+    1e-6
+}
+fn default_ff() -> String {
+    "relu".into()
+}
+
+/// T5's relative position bucket of `relative_position = key_pos − query_pos` (computed in f32
+/// exactly as transformers does, so bucket boundaries agree).
+pub fn relative_position_bucket(
+    relative_position: i64,
+    bidirectional: bool,
+    num_buckets: usize,
+    max_distance: usize,
+) -> usize {
+    let mut num_buckets = num_buckets as i64;
+    let mut bucket = 0i64;
+    let mut rp = relative_position;
+    if bidirectional {
+        num_buckets /= 2;
+        if rp > 0 {
+            bucket += num_buckets;
+        }
+        rp = rp.abs();
+    } else {
+        rp = -rp.min(0);
+    }
+    let max_exact = num_buckets / 2;
+    if rp < max_exact {
+        bucket += rp;
+    } else {
+        let scaled = ((rp as f32 / max_exact as f32).ln()
+            / (max_distance as f32 / max_exact as f32).ln()
+            * (num_buckets - max_exact) as f32) as i64;
+        bucket += (max_exact + scaled).min(num_buckets - 1);
+    }
+    bucket as usize
+}
+
+/// Additive attention mask `[batch, 1, 1, keys]` from a 0/1 key mask: 0 where kept, f32::MIN where masked.
+pub fn additive_mask<B: Backend>(mask: Tensor<B, 2>) -> Tensor<B, 4> {
+    let [b, k] = mask.dims();
+    (mask.neg() + 1.0)
+        .mul_scalar(f32::MIN)
+        .reshape([b, 1, 1, k])
+}
+
+/// T5 attention (self or cross), optionally owning the relative position bias table.
+#[derive(Module, Debug)]
+pub struct T5Attention<B: Backend> {
+    /// Query projection, no bias.
+    pub q: Linear<B>,
+    /// Key projection, no bias.
+    pub k: Linear<B>,
+    /// Value projection, no bias.
+    pub v: Linear<B>,
+    /// Output projection, no bias.
+    pub o: Linear<B>,
+    /// `[buckets, heads]`, only in the first block of a stack.
+    pub relative_attention_bias: Option<Embedding<B>>,
+    /// Heads.
+    pub n_heads: usize,
+    /// Head width.
+    pub d_kv: usize,
+    /// Encoder (true) or causal decoder (false) buckets.
+    pub bidirectional: bool,
+    /// Bucket count.
+    pub num_buckets: usize,
+    /// Largest resolved distance.
+    pub max_distance: usize,
+}
+
+impl<B: Backend> T5Attention<B> {
+    /// Relative position bias `[1, heads, q_len, k_len]`; zeros when this block has no table.
+    pub fn compute_bias(&self, q_len: usize, k_len: usize, device: &Device<B>) -> Tensor<B, 4> {
+        let Some(table) = &self.relative_attention_bias else {
+            return Tensor::zeros([1, self.n_heads, q_len, k_len], device);
+        };
+        let buckets: Vec<i64> = (0..q_len)
+            .flat_map(|q| {
+                (0..k_len).map(move |k| {
+                    relative_position_bucket(
+                        k as i64 - q as i64,
+                        self.bidirectional,
+                        self.num_buckets,
+                        self.max_distance,
+                    ) as i64
+                })
+            })
+            .collect();
+        let idx = Tensor::<B, 2, Int>::from_data(TensorData::new(buckets, [q_len, k_len]), device);
+        table.forward(idx).permute([2, 0, 1]).unsqueeze_dim(0)
+    }
+
+    /// Attention of `x` `[b, q, d]` over `kv` (`x` itself when `None`) with the additive `bias`
+    /// (position bias + mask, broadcastable to `[b, heads, q, k]`). Returns the output
+    /// `[b, q, d]` and the attention probabilities `[b, heads, q, k]`.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        kv: Option<Tensor<B, 3>>,
+        bias: Tensor<B, 4>,
+    ) -> (Tensor<B, 3>, Tensor<B, 4>) {
+        let [b, q_len, _] = x.dims();
+        let kv = kv.unwrap_or_else(|| x.clone());
+        let k_len = kv.dims()[1];
+        let split = |t: Tensor<B, 3>, len: usize| {
+            t.reshape([b, len, self.n_heads, self.d_kv]).swap_dims(1, 2)
+        };
+        let q = split(self.q.forward(x), q_len);
+        let k = split(self.k.forward(kv.clone()), k_len);
+        let v = split(self.v.forward(kv), k_len);
+        let scores = q.matmul(k.swap_dims(2, 3)) + bias;
+        let probs = softmax(scores, 3);
+        let ctx =
+            probs
+                .clone()
+                .matmul(v)
+                .swap_dims(1, 2)
+                .reshape([b, q_len, self.n_heads * self.d_kv]);
+        (self.o.forward(ctx), probs)
+    }
+
+    /// Loads `{prefix}.{q,k,v,o}.weight` (and `relative_attention_bias.weight` when `has_bias`).
+    pub fn load(
+        w: &Weights,
+        prefix: &str,
+        cfg: &T5Config,
+        has_bias: bool,
+        bidirectional: bool,
+        device: &Device<B>,
+    ) -> Result<Self> {
+        let inner = cfg.num_heads * cfg.d_kv;
+        Ok(T5Attention {
+            q: w.linear(&format!("{prefix}.q"), cfg.d_model, inner, false, device)?,
+            k: w.linear(&format!("{prefix}.k"), cfg.d_model, inner, false, device)?,
+            v: w.linear(&format!("{prefix}.v"), cfg.d_model, inner, false, device)?,
+            o: w.linear(&format!("{prefix}.o"), inner, cfg.d_model, false, device)?,
+            relative_attention_bias: if has_bias {
+                Some(w.embedding(
+                    &format!("{prefix}.relative_attention_bias.weight"),
+                    cfg.relative_attention_num_buckets,
+                    cfg.num_heads,
+                    device,
+                )?)
+            } else {
+                None
+            },
+            n_heads: cfg.num_heads,
+            d_kv: cfg.d_kv,
+            bidirectional,
+            num_buckets: cfg.relative_attention_num_buckets,
+            max_distance: cfg.relative_attention_max_distance,
+        })
+    }
+}
+
+/// T5's feed-forward: `relu` (`wo(relu(wi x))`) or `gated-gelu` (`wo(gelu_tanh(wi_0 x) * wi_1 x)`).
+#[derive(Module, Debug)]
+pub struct T5FeedForward<B: Backend> {
+    /// `relu` input projection.
+    pub wi: Option<Linear<B>>,
+    /// `gated-gelu` gate projection.
+    pub wi_0: Option<Linear<B>>,
+    /// `gated-gelu` linear projection.
+    pub wi_1: Option<Linear<B>>,
+    /// Output projection.
+    pub wo: Linear<B>,
+}
+
+impl<B: Backend> T5FeedForward<B> {
+    /// `[b, l, d] → [b, l, d]`.
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let h = match (&self.wi, &self.wi_0, &self.wi_1) {
+            (Some(wi), _, _) => relu(wi.forward(x)),
+            (None, Some(g), Some(l)) => gelu_approximate(g.forward(x.clone())) * l.forward(x),
+            _ => unreachable!("constructed with either wi or wi_0 + wi_1"),
+        };
+        self.wo.forward(h)
+    }
+
+    /// Loads `{prefix}.wi` or `{prefix}.wi_0/wi_1`, and `{prefix}.wo`.
+    pub fn load(w: &Weights, prefix: &str, cfg: &T5Config, device: &Device<B>) -> Result<Self> {
+        let (d, f) = (cfg.d_model, cfg.d_ff);
+        let wo = w.linear(&format!("{prefix}.wo"), f, d, false, device)?;
+        match cfg.feed_forward_proj.as_str() {
+            "relu" => Ok(T5FeedForward {
+                wi: Some(w.linear(&format!("{prefix}.wi"), d, f, false, device)?),
+                wi_0: None,
+                wi_1: None,
+                wo,
+            }),
+            "gated-gelu" => Ok(T5FeedForward {
+                wi: None,
+                wi_0: Some(w.linear(&format!("{prefix}.wi_0"), d, f, false, device)?),
+                wi_1: Some(w.linear(&format!("{prefix}.wi_1"), d, f, false, device)?),
+                wo,
+            }),
+            other => bail!("unsupported feed_forward_proj `{other}` (supported: relu, gated-gelu)"),
+        }
+    }
+}
+
+/// An RMS norm loaded from `{name}` (`[d]`).
+pub fn load_rms_norm<B: Backend>(
+    w: &Weights,
+    name: &str,
+    d: usize,
+    eps: f64,
+    device: &Device<B>,
+) -> Result<RmsNorm<B>> {
+    let mut norm = RmsNormConfig::new(d).with_epsilon(eps).init(device);
+    norm.gamma = Param::from_tensor(w.tensor(name, [d], device)?);
+    Ok(norm)
+}
+
+/// One encoder block: self-attention then feed-forward, each pre-normed with a residual.
+#[derive(Module, Debug)]
+pub struct T5EncoderBlock<B: Backend> {
+    /// Norm before self-attention.
+    pub attn_norm: RmsNorm<B>,
+    /// Self-attention.
+    pub attn: T5Attention<B>,
+    /// Norm before the feed-forward.
+    pub ff_norm: RmsNorm<B>,
+    /// Feed-forward.
+    pub ff: T5FeedForward<B>,
+}
+
+impl<B: Backend> T5EncoderBlock<B> {
+    /// `x + attn(norm(x))`, then `+ ff(norm(·))`; also returns the attention probabilities.
+    pub fn forward(&self, x: Tensor<B, 3>, bias: Tensor<B, 4>) -> (Tensor<B, 3>, Tensor<B, 4>) {
+        let (a, probs) = self
+            .attn
+            .forward(self.attn_norm.forward(x.clone()), None, bias);
+        let x = x + a;
+        let x = x.clone() + self.ff.forward(self.ff_norm.forward(x));
+        (x, probs)
+    }
+}
+
+/// The T5 encoder stack (`T5EncoderModel`): token embedding, blocks, final norm.
+#[derive(Module, Debug)]
+pub struct T5Encoder<B: Backend> {
+    /// Token embedding (`shared.weight`).
+    pub embed_tokens: Embedding<B>,
+    /// Blocks; only the first owns the relative position bias table.
+    pub blocks: Vec<T5EncoderBlock<B>>,
+    /// Final RMS norm.
+    pub final_norm: RmsNorm<B>,
+}
+
+/// What the encoder produced, with the intermediate residual streams.
+pub struct EncoderOutput<B: Backend> {
+    /// After the final norm, `[b, l, d]`.
+    pub last_hidden_state: Tensor<B, 3>,
+    /// Residual stream after each block (before the final norm).
+    pub block_outputs: Vec<Tensor<B, 3>>,
+    /// Block 0's relative position bias `[1, heads, l, l]` (no mask).
+    pub position_bias: Tensor<B, 4>,
+}
+
+impl<B: Backend> T5Encoder<B> {
+    /// Loads a Hugging Face T5 encoder (`shared.weight`, `encoder.block.{i}.…`, `encoder.final_layer_norm.weight`).
+    pub fn load(w: &Weights, cfg: &T5Config, device: &Device<B>) -> Result<Self> {
+        let eps = cfg.layer_norm_epsilon;
+        let embed_name = if w.contains("shared.weight") {
+            "shared.weight"
+        } else {
+            "encoder.embed_tokens.weight"
+        };
+        let blocks = (0..cfg.num_layers)
+            .map(|i| {
+                let p = format!("encoder.block.{i}.layer");
+                Ok(T5EncoderBlock {
+                    attn_norm: load_rms_norm(
+                        w,
+                        &format!("{p}.0.layer_norm.weight"),
+                        cfg.d_model,
+                        eps,
+                        device,
+                    )?,
+                    attn: T5Attention::load(
+                        w,
+                        &format!("{p}.0.SelfAttention"),
+                        cfg,
+                        i == 0,
+                        true,
+                        device,
+                    )?,
+                    ff_norm: load_rms_norm(
+                        w,
+                        &format!("{p}.1.layer_norm.weight"),
+                        cfg.d_model,
+                        eps,
+                        device,
+                    )?,
+                    ff: T5FeedForward::load(w, &format!("{p}.1.DenseReluDense"), cfg, device)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(T5Encoder {
+            embed_tokens: w.embedding(embed_name, cfg.vocab_size, cfg.d_model, device)?,
+            blocks,
+            final_norm: load_rms_norm(
+                w,
+                "encoder.final_layer_norm.weight",
+                cfg.d_model,
+                eps,
+                device,
+            )?,
+        })
+    }
+
+    /// Encodes token ids `[b, l]` with a 0/1 mask `[b, l]`.
+    pub fn forward(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2>) -> EncoderOutput<B> {
+        self.forward_embeds(self.embed_tokens.forward(ids), mask)
+    }
+
+    /// Encodes input embeddings `[b, l, d]` with a 0/1 mask `[b, l]`.
+    pub fn forward_embeds(&self, x: Tensor<B, 3>, mask: Tensor<B, 2>) -> EncoderOutput<B> {
+        let l = x.dims()[1];
+        let device = x.device();
+        let position_bias = self.blocks[0].attn.compute_bias(l, l, &device);
+        let bias = position_bias.clone() + additive_mask(mask);
+        let mut x = x;
+        let mut block_outputs = Vec::with_capacity(self.blocks.len());
+        for block in &self.blocks {
+            x = block.forward(x, bias.clone()).0;
+            block_outputs.push(x.clone());
+        }
+        EncoderOutput {
+            last_hidden_state: self.final_norm.forward(x),
+            block_outputs,
+            position_bias,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_match_transformers() {
+        // Values from transformers' _relative_position_bucket (32 buckets, max distance 128).
+        let bi = |r| relative_position_bucket(r, true, 32, 128);
+        assert_eq!(
+            (bi(0), bi(1), bi(-1), bi(7), bi(8), bi(-8)),
+            (0, 17, 1, 23, 24, 8)
+        );
+        assert_eq!((bi(127), bi(128), bi(1000), bi(-1000)), (31, 31, 31, 15));
+        let uni = |r| relative_position_bucket(r, false, 32, 128);
+        assert_eq!(
+            (uni(0), uni(3), uni(-3), uni(-15), uni(-16), uni(-200)),
+            (0, 0, 3, 15, 16, 31)
+        );
+    }
+}
