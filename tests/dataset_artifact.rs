@@ -81,3 +81,53 @@ fn profiles_and_files_compose() {
     assert_eq!(c.data.k_core, 4);
     assert_eq!(c.data.synthetic.users, 100);
 }
+
+#[test]
+fn demo_embeddings_from_text_and_from_cooccurrence() {
+    use tiger_rastp::artifacts::embeddings::ItemEmbeddings;
+    let runs = tempfile::tempdir().unwrap();
+    let ws = workspace(runs.path());
+    let opts = PipelineOptions {
+        until: Some("embed".into()),
+        force: false,
+        seeds: vec![42],
+    };
+
+    // Collaborative embeddings: no model needed.
+    let cfg = demo_config(&ws, &["embedding.source=cf", "embedding.cf.dim=16"]);
+    let r = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    assert_eq!(
+        (r[0].status.clone(), r[1].status.clone()),
+        (Status::Ran, Status::Ran)
+    );
+    let dir = runs.path().join("demo/embed");
+    let e = ItemEmbeddings::read(&dir).unwrap();
+    let items = Dataset::read(&runs.path().join("demo/data"))
+        .unwrap()
+        .interactions
+        .items
+        .len();
+    assert_eq!((e.n, e.dim), (items, 16));
+    let m = Manifest::read(&dir).unwrap().unwrap();
+    assert_eq!(m.details["source"], "cf");
+
+    // Text through the real MiniLM (fetched like `cargo xtask setup`): 384-d, unit rows, and
+    // items of the same sub-category closer than items of different categories.
+    let cfg = demo_config(&ws, &[]);
+    let r = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    assert_eq!(
+        (r[0].status.clone(), r[1].status.clone()),
+        (Status::UpToDate, Status::Ran)
+    );
+    let e = ItemEmbeddings::read(&dir).unwrap();
+    assert_eq!(e.dim, 384);
+    for i in 0..e.n {
+        let norm: f32 = e.row(i).iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4);
+    }
+    let m = Manifest::read(&dir).unwrap().unwrap();
+    assert_eq!(m.details["source"], "text");
+    assert_eq!(m.details["source_requested"], "auto");
+    let again = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    assert_eq!(again[1].status, Status::UpToDate);
+}

@@ -2,6 +2,7 @@
 //! caching, data commands, configuration, backends. Ordinary Rust, one module per concern.
 
 pub mod backend;
+pub mod bench;
 pub mod pipeline;
 pub mod stages;
 pub mod workspace;

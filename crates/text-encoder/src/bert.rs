@@ -7,7 +7,7 @@ use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Int, Tensor};
 use gr_model::t5::additive_mask;
-use gr_model::weights::Weights;
+use gr_model::weights::{Weights, linear_3d};
 use serde::Deserialize;
 
 /// The `config.json` fields of a Hugging Face `BertModel`.
@@ -78,7 +78,7 @@ impl<B: Backend> Bert<B> {
             cfg.hidden_act
         );
         ensure!(
-            cfg.hidden_size % cfg.num_attention_heads == 0,
+            cfg.hidden_size.is_multiple_of(cfg.num_attention_heads),
             "hidden_size {} is not a multiple of num_attention_heads {}",
             cfg.hidden_size,
             cfg.num_attention_heads
@@ -174,16 +174,16 @@ impl<B: Backend> Bert<B> {
         for layer in &self.layers {
             let split =
                 |t: Tensor<B, 3>| t.reshape([b, l, self.heads, self.head_dim]).swap_dims(1, 2);
-            let q = split(layer.query.forward(x.clone()));
-            let k = split(layer.key.forward(x.clone()));
-            let v = split(layer.value.forward(x.clone()));
+            let q = split(linear_3d(&layer.query, x.clone()));
+            let k = split(linear_3d(&layer.key, x.clone()));
+            let v = split(linear_3d(&layer.value, x.clone()));
             let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + bias.clone();
             let ctx = softmax(scores, 3).matmul(v).swap_dims(1, 2).reshape([
                 b,
                 l,
                 self.heads * self.head_dim,
             ]);
-            x = layer.attn_norm.forward(layer.attn_out.forward(ctx) + x);
+            x = layer.attn_norm.forward(linear_3d(&layer.attn_out, ctx) + x);
             let h = layer
                 .output
                 .forward(gelu(layer.intermediate.forward(x.clone())));

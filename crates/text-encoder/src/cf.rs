@@ -120,6 +120,7 @@ fn orthonormalize(cols: &mut [Vec<f64>]) {
 
 /// Eigen-decomposition of a symmetric matrix (cyclic Jacobi). Returns eigenvalues in descending
 /// order and the matching eigenvectors as columns (`vecs[k]` = k-th eigenvector).
+#[allow(clippy::needless_range_loop)] // index form mirrors the rotation formulas
 pub fn symmetric_eigen(a: &[Vec<f64>]) -> (Vec<f64>, Vec<Vec<f64>>) {
     let n = a.len();
     let mut m: Vec<Vec<f64>> = a.to_vec();

@@ -17,8 +17,8 @@ use crate::bert::{Bert, BertConfig};
 
 /// The encoder network behind a sentence encoder.
 enum Network<B: Backend> {
-    Bert(Bert<B>),
-    T5(T5Encoder<B>),
+    Bert(Box<Bert<B>>),
+    T5(Box<T5Encoder<B>>),
 }
 
 /// A pretrained sentence encoder loaded from a folder with `config.json`, `model.safetensors`
@@ -96,7 +96,7 @@ impl<B: Backend> SentenceEncoder<B> {
                 let bert = Bert::load(&weights, &cfg, device)?;
                 let maxp = bert.max_positions();
                 (
-                    Network::Bert(bert),
+                    Network::Bert(Box::new(bert)),
                     cfg.hidden_size,
                     cfg.vocab_size,
                     true,
@@ -107,7 +107,7 @@ impl<B: Backend> SentenceEncoder<B> {
                 let cfg: T5Config = serde_json::from_value(config.clone())
                     .with_context(|| format!("{}: not a T5 config", config_path.display()))?;
                 (
-                    Network::T5(T5Encoder::load(&weights, &cfg, device)?),
+                    Network::T5(Box::new(T5Encoder::load(&weights, &cfg, device)?)),
                     cfg.d_model,
                     cfg.vocab_size,
                     false,

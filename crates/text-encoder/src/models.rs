@@ -71,10 +71,12 @@ pub fn locate(models_dir: &Path, name: &str, explicit: Option<&Path>) -> Result<
     if complete(&local) {
         return Ok(local);
     }
-    if let Some(k) = KNOWN.iter().find(|k| k.name == name) {
-        if let Some(dir) = hf_cache(k.hf_repo) {
-            return Ok(dir);
-        }
+    if let Some(dir) = KNOWN
+        .iter()
+        .find(|k| k.name == name)
+        .and_then(|k| hf_cache(k.hf_repo))
+    {
+        return Ok(dir);
     }
     bail!(
         "model `{name}` not found: {} does not hold {}. Run `cargo xtask setup` to fetch it{}, or put the \

@@ -5,6 +5,7 @@
 //! Nothing else changes.
 
 pub mod data;
+pub mod embed;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,6 +39,11 @@ pub trait Stage {
     fn upstream(&self) -> &'static [&'static str];
     /// Hash of the configuration this stage reads (a change re-runs it).
     fn config_hash(&self, config: &Config) -> String;
+    /// The files of upstream artifact `upstream` that this stage reads; `None` means all of them.
+    /// Naming them lets an upstream change that does not touch them leave this stage current.
+    fn upstream_files(&self, _upstream: &str, _config: &Config) -> Option<Vec<&'static str>> {
+        None
+    }
     /// Files outside the pipeline this stage reads, by name (their content is hashed).
     fn external_inputs(&self, _ctx: &StageContext) -> Result<BTreeMap<String, PathBuf>> {
         Ok(BTreeMap::new())
@@ -70,8 +76,8 @@ pub fn registry() -> Vec<Slot> {
         },
         Slot {
             name: "embed",
-            about: "item text to sentence embeddings",
-            stage: None,
+            about: "item text to sentence embeddings (or collaborative embeddings)",
+            stage: Some(Box::new(embed::EmbedStage)),
         },
         Slot {
             name: "sids",
