@@ -131,3 +131,55 @@ fn demo_embeddings_from_text_and_from_cooccurrence() {
     let again = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
     assert_eq!(again[1].status, Status::UpToDate);
 }
+
+#[test]
+fn demo_semantic_ids_are_unique_and_follow_the_seed() {
+    use std::collections::HashSet;
+    use tiger_rastp::artifacts::sids::SemanticIds;
+    let runs = tempfile::tempdir().unwrap();
+    let ws = workspace(runs.path());
+    let opts = PipelineOptions {
+        until: Some("sids".into()),
+        force: false,
+        seeds: vec![42],
+    };
+    let base = [
+        "embedding.source=cf",
+        "embedding.cf.dim=16",
+        "quantizer.codebook_size=8",
+    ];
+    let cfg = demo_config(&ws, &base);
+    let r = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    assert_eq!(r[2].stage, "sids");
+    assert_eq!(r[2].status, Status::Ran);
+    let dir = runs.path().join("demo/sids");
+    let sids = SemanticIds::read(&dir).unwrap();
+    let n = Dataset::read(&runs.path().join("demo/data"))
+        .unwrap()
+        .interactions
+        .items
+        .len();
+    assert_eq!(sids.codes.len(), n);
+    assert_eq!(sids.levels(), 3);
+    assert!(sids.codes.iter().all(|c| c[..3].iter().all(|&d| d < 8)));
+    assert_eq!(
+        sids.codes.iter().collect::<HashSet<_>>().len(),
+        n,
+        "4-digit ids are unique"
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("stats.json")).unwrap()).unwrap();
+    assert_eq!(stats["levels"].as_array().unwrap().len(), 3);
+
+    let again = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    assert_eq!(again[2].status, Status::UpToDate);
+    let mut sets = base.to_vec();
+    sets.push("quantizer.seed=7");
+    let reseeded =
+        pipeline::run(&ws, "demo", &demo_config(&ws, &sets), &registry(), &opts).unwrap();
+    assert_eq!(
+        (reseeded[1].status.clone(), reseeded[2].status.clone()),
+        (Status::UpToDate, Status::Ran)
+    );
+    assert_ne!(SemanticIds::read(&dir).unwrap().codes, sids.codes);
+}

@@ -57,6 +57,11 @@ enum Command {
         #[arg(long, default_value = "all-MiniLM-L6-v2")]
         model: String,
     },
+    /// Semantic-id commands.
+    Sids {
+        #[command(subcommand)]
+        command: SidsCommand,
+    },
     /// Benchmarks (numbers for docs/benchmarks.md).
     Bench {
         #[command(subcommand)]
@@ -67,7 +72,25 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum SidsCommand {
+    /// Print one item's semantic id and text.
+    Show {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Item id as in the dataset files (1-based).
+        #[arg(long)]
+        item: usize,
+    },
+}
+
+#[derive(Subcommand)]
 enum BenchCommand {
+    /// Residual k-means time and inertia on a dataset's embeddings, against scikit-learn.
+    Quantize {
+        /// Dataset whose `embed` artifact is quantized.
+        #[arg(default_value = "beauty")]
+        dataset: String,
+    },
     /// Sentence-encoder throughput on a dataset's item texts, against the PyTorch reference.
     Embed {
         /// Dataset whose item texts are embedded.
@@ -317,6 +340,47 @@ fn run(cli: Cli) -> Result<()> {
                 },
         } => {
             xtask::bench::embed(&ws, &dataset, batch_size, limit, backend)?;
+        }
+        Command::Bench {
+            command: BenchCommand::Quantize { dataset },
+        } => {
+            ws.check_dataset(&dataset)?;
+            xtask::bench::quantize(&ws, &dataset)?;
+        }
+        Command::Sids {
+            command: SidsCommand::Show { config, item },
+        } => {
+            let cfg = config.resolve(&ws)?;
+            let run = ws.run_dir(&config.dataset);
+            let sids =
+                artifacts::sids::SemanticIds::read(&run.join("sids")).with_context(|| {
+                    format!(
+                        "no semantic ids yet: run `cargo xtask pipeline {} --until sids`",
+                        config.dataset
+                    )
+                })?;
+            let dataset = artifacts::dataset::Dataset::read(&run.join("data"))?;
+            let code = item
+                .checked_sub(1)
+                .and_then(|i| sids.codes.get(i))
+                .with_context(|| {
+                    format!(
+                        "item {item} does not exist: `{}` has items 1..={}",
+                        config.dataset,
+                        sids.codes.len()
+                    )
+                })?;
+            let record = &dataset.interactions.items[item - 1];
+            let template = text_encoder::ItemTextTemplate::new(&cfg.embedding.template)?;
+            let digits: Vec<String> = code.iter().map(u32::to_string).collect();
+            println!("item {item} ({}): SID <{}>", record.asin, digits.join(", "));
+            let same_prefix = sids
+                .codes
+                .iter()
+                .filter(|c| c[..c.len() - 1] == code[..code.len() - 1])
+                .count();
+            println!("  items sharing the k-means code: {same_prefix}");
+            println!("  text: {}", template.render(record));
         }
         Command::Config { config } => {
             print!("{}", config.resolve(&ws)?.to_toml_string());

@@ -22,6 +22,8 @@ pub struct Config {
     pub data: DataConfig,
     /// How items become vectors (item text through a sentence encoder, or collaborative).
     pub embedding: EmbeddingConfig,
+    /// How vectors become semantic ids.
+    pub quantizer: QuantizerConfig,
     /// Run-wide settings (seeds).
     pub run: RunConfig,
 }
@@ -235,6 +237,67 @@ impl Default for CfConfig {
             window: 3,
             power_iters: 4,
             seed: 42,
+        }
+    }
+}
+
+/// Which k-means runs at each level of the residual quantizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum KMeansAlgorithm {
+    /// Mini-batch k-means as the reference: k-means++ on an init buffer, then a fixed number of
+    /// mini-batch updates with running-count centroid steps.
+    #[default]
+    Minibatch,
+    /// Full Lloyd iterations to a tolerance, empty clusters re-seeded from the worst-fitted points.
+    Lloyd,
+}
+
+/// `[quantizer]`: residual k-means semantic ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuantizerConfig {
+    /// `minibatch` (reference) or `lloyd`.
+    pub algorithm: KMeansAlgorithm,
+    /// Code levels before the de-duplication digit.
+    pub levels: usize,
+    /// Codes per level.
+    pub codebook_size: usize,
+    /// L2-normalise the residual before every level (the raw embedding included), as the reference.
+    pub normalize_residuals: bool,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// k-means++ runs on the first this-many residuals seen (mini-batch).
+    pub init_buffer: usize,
+    /// Mini-batch updates per level.
+    pub minibatch_updates: usize,
+    /// Lloyd: most iterations per level.
+    pub max_iter: usize,
+    /// Lloyd: stop when an iteration moves the centres by at most this × the mean feature variance (squared), as scikit-learn.
+    pub tol: f64,
+    /// Independent k-means++ starts per level; the lowest inertia wins (the reference: 1).
+    pub n_init: usize,
+    /// Seed; the same seed gives the same codes on any thread count.
+    pub seed: u64,
+    /// Largest de-duplication digit allowed (255 keeps the vocabulary at 4 × 256).
+    pub max_dedup: usize,
+}
+
+impl Default for QuantizerConfig {
+    fn default() -> Self {
+        QuantizerConfig {
+            algorithm: KMeansAlgorithm::Minibatch,
+            levels: 3,
+            codebook_size: 256,
+            normalize_residuals: true,
+            batch_size: 2048,
+            init_buffer: 3072,
+            minibatch_updates: 10,
+            max_iter: 300,
+            tol: 1e-4,
+            n_init: 1,
+            seed: 42,
+            max_dedup: 255,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod embeddings;
 pub mod hashing;
 pub mod manifest;
 pub mod progress;
+pub mod sids;
 pub mod store;
 
 pub use config::{Config, ConfigLayer};

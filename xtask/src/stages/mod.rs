@@ -6,6 +6,7 @@
 
 pub mod data;
 pub mod embed;
+pub mod sids;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -82,7 +83,7 @@ pub fn registry() -> Vec<Slot> {
         Slot {
             name: "sids",
             about: "RQ-KMeans semantic ids",
-            stage: None,
+            stage: Some(Box::new(sids::SidsStage)),
         },
         Slot {
             name: "train",
