@@ -1,0 +1,430 @@
+//! The TIGER generative recommender as the reference (GRID + RASTP) builds it — not stock T5:
+//! one shared SID embedding table with per-level offsets (`digit + level·V`), a learned SEP
+//! vector after every item, a learned BOS vector for the decoder, a 3-linear MLP feed-forward in
+//! place of T5's, one untied head per SID level, fixed `levels`-step decoding without EOS, and the
+//! loss summed over levels of per-level cross-entropy (reference §1.3, §4, §5).
+//!
+//! Parameter names follow the reference's Hugging Face-style names (see `Tiger::load`).
+
+use anyhow::Result;
+use burn::module::{Module, Param};
+use burn::nn::{Dropout, DropoutConfig, Embedding, Linear, RmsNorm};
+use burn::tensor::activation::{log_softmax, relu};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::Deserialize;
+
+use crate::t5::{T5Attention, T5Config, additive_mask, load_rms_norm};
+use crate::weights::{Weights, linear_3d};
+
+/// Model shape (the fixtures' `config.json` names).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TigerConfig {
+    /// SID digits per item (3 k-means levels + the dedup digit).
+    pub num_levels: usize,
+    /// Codes per digit (V).
+    pub codes_per_level: usize,
+    /// Model width.
+    pub d_model: usize,
+    /// Attention heads.
+    pub num_heads: usize,
+    /// Head width.
+    pub d_kv: usize,
+    /// MLP width.
+    pub d_ff: usize,
+    /// Encoder blocks.
+    pub num_encoder_layers: usize,
+    /// Decoder blocks.
+    pub num_decoder_layers: usize,
+    /// Dropout probability (attention probabilities are not dropped here; see the module docs).
+    pub dropout: f64,
+    /// Relative position buckets.
+    pub num_buckets: usize,
+    /// Largest distance the buckets resolve.
+    pub max_distance: usize,
+    /// RMS norm epsilon.
+    pub eps: f64,
+}
+
+impl TigerConfig {
+    fn t5(&self, num_layers: usize) -> T5Config {
+        T5Config {
+            vocab_size: self.num_levels * self.codes_per_level,
+            d_model: self.d_model,
+            d_kv: self.d_kv,
+            num_heads: self.num_heads,
+            d_ff: self.d_ff,
+            num_layers,
+            relative_attention_num_buckets: self.num_buckets,
+            relative_attention_max_distance: self.max_distance,
+            layer_norm_epsilon: self.eps,
+            feed_forward_proj: "mlp".into(),
+        }
+    }
+
+    /// The id of the virtual SEP token in encoder token ids (one past the SID vocabulary).
+    pub fn sep_id(&self) -> usize {
+        self.num_levels * self.codes_per_level
+    }
+}
+
+/// The reference's `T5MultiLayerFF` MLP: Linear → ReLU → Linear → Dropout → ReLU → Linear → Dropout.
+#[derive(Module, Debug)]
+pub struct MlpFeedForward<B: Backend> {
+    /// d → d_ff, with bias.
+    pub lin1: Linear<B>,
+    /// d_ff → d_ff, with bias.
+    pub lin2: Linear<B>,
+    /// d_ff → d, with bias.
+    pub lin3: Linear<B>,
+    /// Dropout inside the MLP.
+    pub dropout: Dropout,
+}
+
+impl<B: Backend> MlpFeedForward<B> {
+    /// `[b, l, d] → [b, l, d]`.
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let h = relu(linear_3d(&self.lin1, x));
+        let h = relu(self.dropout.forward(linear_3d(&self.lin2, h)));
+        self.dropout.forward(linear_3d(&self.lin3, h))
+    }
+
+    fn load(w: &Weights, prefix: &str, cfg: &TigerConfig, device: &Device<B>) -> Result<Self> {
+        let (d, f) = (cfg.d_model, cfg.d_ff);
+        Ok(MlpFeedForward {
+            lin1: w.linear(&format!("{prefix}.model.0"), d, f, true, device)?,
+            lin2: w.linear(&format!("{prefix}.model.2"), f, f, true, device)?,
+            lin3: w.linear(&format!("{prefix}.model.5"), f, d, true, device)?,
+            dropout: DropoutConfig::new(cfg.dropout).init(),
+        })
+    }
+}
+
+/// Encoder block: self-attention and MLP, each pre-normed with a residual.
+#[derive(Module, Debug)]
+pub struct TigerEncoderBlock<B: Backend> {
+    /// Norm before self-attention.
+    pub attn_norm: RmsNorm<B>,
+    /// Self-attention (block 0 owns the bidirectional bias table).
+    pub attn: T5Attention<B>,
+    /// Norm before the MLP.
+    pub ff_norm: RmsNorm<B>,
+    /// MLP feed-forward.
+    pub ff: MlpFeedForward<B>,
+    /// Residual dropout.
+    pub dropout: Dropout,
+}
+
+impl<B: Backend> TigerEncoderBlock<B> {
+    /// Returns the new residual stream and the self-attention probabilities `[b, h, l, l]`.
+    pub fn forward(&self, x: Tensor<B, 3>, bias: Tensor<B, 4>) -> (Tensor<B, 3>, Tensor<B, 4>) {
+        let (a, probs) = self
+            .attn
+            .forward(self.attn_norm.forward(x.clone()), None, bias);
+        let x = x + self.dropout.forward(a);
+        let x = x.clone()
+            + self
+                .dropout
+                .forward(self.ff.forward(self.ff_norm.forward(x)));
+        (x, probs)
+    }
+}
+
+/// Decoder block: causal self-attention, cross-attention, MLP.
+#[derive(Module, Debug)]
+pub struct TigerDecoderBlock<B: Backend> {
+    /// Norm before self-attention.
+    pub self_norm: RmsNorm<B>,
+    /// Causal self-attention (block 0 owns the causal bias table).
+    pub self_attn: T5Attention<B>,
+    /// Norm before cross-attention.
+    pub cross_norm: RmsNorm<B>,
+    /// Cross-attention over the encoder output (no position bias).
+    pub cross_attn: T5Attention<B>,
+    /// Norm before the MLP.
+    pub ff_norm: RmsNorm<B>,
+    /// MLP feed-forward.
+    pub ff: MlpFeedForward<B>,
+    /// Residual dropout.
+    pub dropout: Dropout,
+}
+
+impl<B: Backend> TigerDecoderBlock<B> {
+    /// One block over decoder states `x` `[b, q, d]` attending to `memory` `[b, l, d]`.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        self_bias: Tensor<B, 4>,
+        memory: Tensor<B, 3>,
+        cross_bias: Tensor<B, 4>,
+    ) -> Tensor<B, 3> {
+        let (a, _) = self
+            .self_attn
+            .forward(self.self_norm.forward(x.clone()), None, self_bias);
+        let x = x + self.dropout.forward(a);
+        let (c, _) =
+            self.cross_attn
+                .forward(self.cross_norm.forward(x.clone()), Some(memory), cross_bias);
+        let x = x + self.dropout.forward(c);
+        x.clone()
+            + self
+                .dropout
+                .forward(self.ff.forward(self.ff_norm.forward(x)))
+    }
+}
+
+/// The encoder's result.
+pub struct Encoded<B: Backend> {
+    /// After the final norm, `[b, l, d]` (`l` shrinks when a reducer prunes).
+    pub hidden: Tensor<B, 3>,
+    /// 0/1 key mask of `hidden`, `[b, l]`: what the decoder's cross-attention may read.
+    pub mask: Tensor<B, 2>,
+    /// Residual stream after every block (before the final norm).
+    pub block_outputs: Vec<Tensor<B, 3>>,
+}
+
+/// The TIGER encoder-decoder.
+#[derive(Module, Debug)]
+pub struct Tiger<B: Backend> {
+    /// Shared SID embedding table `[levels·V, d]` (row = digit + level·V).
+    pub embedding: Embedding<B>,
+    /// SEP vector `[1, d]`.
+    pub sep: Param<Tensor<B, 2>>,
+    /// Decoder start vector `[1, d]`.
+    pub bos: Param<Tensor<B, 2>>,
+    /// Encoder blocks.
+    pub encoder: Vec<TigerEncoderBlock<B>>,
+    /// Encoder final norm.
+    pub encoder_norm: RmsNorm<B>,
+    /// Decoder blocks.
+    pub decoder: Vec<TigerDecoderBlock<B>>,
+    /// Decoder final norm.
+    pub decoder_norm: RmsNorm<B>,
+    /// One head per level, `d → V`, no bias.
+    pub heads: Vec<Linear<B>>,
+    /// Dropout on the stacks' inputs and outputs.
+    pub dropout: Dropout,
+    /// SID digits per item.
+    pub levels: usize,
+    /// Codes per digit.
+    pub codes: usize,
+}
+
+impl<B: Backend> Tiger<B> {
+    /// Loads the reference's weights (names as in the `tiger-tiny` fixtures).
+    pub fn load(w: &Weights, cfg: &TigerConfig, device: &Device<B>) -> Result<Self> {
+        let (d, eps) = (cfg.d_model, cfg.eps);
+        let enc_cfg = cfg.t5(cfg.num_encoder_layers);
+        let dec_cfg = cfg.t5(cfg.num_decoder_layers);
+        let dropout = || DropoutConfig::new(cfg.dropout).init();
+        let encoder = (0..cfg.num_encoder_layers)
+            .map(|i| {
+                let p = format!("encoder.block.{i}.layer");
+                Ok(TigerEncoderBlock {
+                    attn_norm: load_rms_norm(
+                        w,
+                        &format!("{p}.0.layer_norm.weight"),
+                        d,
+                        eps,
+                        device,
+                    )?,
+                    attn: T5Attention::load(
+                        w,
+                        &format!("{p}.0.SelfAttention"),
+                        &enc_cfg,
+                        i == 0,
+                        true,
+                        device,
+                    )?,
+                    ff_norm: load_rms_norm(w, &format!("{p}.1.layer_norm.weight"), d, eps, device)?,
+                    ff: MlpFeedForward::load(w, &format!("{p}.1.mlp"), cfg, device)?,
+                    dropout: dropout(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let decoder = (0..cfg.num_decoder_layers)
+            .map(|i| {
+                let p = format!("decoder.block.{i}.layer");
+                Ok(TigerDecoderBlock {
+                    self_norm: load_rms_norm(
+                        w,
+                        &format!("{p}.0.layer_norm.weight"),
+                        d,
+                        eps,
+                        device,
+                    )?,
+                    self_attn: T5Attention::load(
+                        w,
+                        &format!("{p}.0.SelfAttention"),
+                        &dec_cfg,
+                        i == 0,
+                        false,
+                        device,
+                    )?,
+                    cross_norm: load_rms_norm(
+                        w,
+                        &format!("{p}.1.layer_norm.weight"),
+                        d,
+                        eps,
+                        device,
+                    )?,
+                    cross_attn: T5Attention::load(
+                        w,
+                        &format!("{p}.1.EncDecAttention"),
+                        &dec_cfg,
+                        false,
+                        true,
+                        device,
+                    )?,
+                    ff_norm: load_rms_norm(w, &format!("{p}.2.layer_norm.weight"), d, eps, device)?,
+                    ff: MlpFeedForward::load(w, &format!("{p}.2.mlp"), cfg, device)?,
+                    dropout: dropout(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let heads = (0..cfg.num_levels)
+            .map(|h| {
+                w.linear(
+                    &format!("decoder_mlp.{h}"),
+                    d,
+                    cfg.codes_per_level,
+                    false,
+                    device,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Tiger {
+            embedding: w.embedding(
+                "item_sid_embedding_table.weight",
+                cfg.num_levels * cfg.codes_per_level,
+                d,
+                device,
+            )?,
+            sep: Param::from_tensor(w.tensor("sep_token", [1, d], device)?),
+            bos: Param::from_tensor(w.tensor("bos_token", [1, d], device)?),
+            encoder,
+            encoder_norm: load_rms_norm(w, "encoder.final_layer_norm.weight", d, eps, device)?,
+            decoder,
+            decoder_norm: load_rms_norm(w, "decoder.final_layer_norm.weight", d, eps, device)?,
+            heads,
+            dropout: dropout(),
+            levels: cfg.num_levels,
+            codes: cfg.codes_per_level,
+        })
+    }
+
+    /// Encoder inputs from item SIDs `[b, items, levels]` (raw digits; anything where
+    /// `item_mask` is 0) and the 0/1 item mask `[b, items]`: each item's digit embeddings (with
+    /// level offsets) followed by the SEP vector, `[b, items·(levels+1), d]`, and the matching
+    /// mask (a SEP takes its item's mask). Padded slots embed row 0 and SEP, masked, as the reference.
+    pub fn embed_history(
+        &self,
+        sids: Tensor<B, 3, Int>,
+        item_mask: Tensor<B, 2>,
+    ) -> (Tensor<B, 3>, Tensor<B, 2>) {
+        let [b, n, h] = sids.dims();
+        let device = sids.device();
+        let d = self.bos.dims()[1];
+        let offsets =
+            Tensor::<B, 1, Int>::arange_step(0..(h * self.codes) as i64, self.codes, &device)
+                .reshape([1, 1, h]);
+        let keep = item_mask.clone().int().reshape([b, n, 1]);
+        let ids = (sids.clamp_min(0) + offsets) * keep;
+        let tokens = self
+            .embedding
+            .forward(ids.reshape([b, n * h]))
+            .reshape([b, n, h, d]);
+        let sep = self
+            .sep
+            .val()
+            .reshape([1, 1, 1, d])
+            .repeat_dim(0, b)
+            .repeat_dim(1, n);
+        let embeds = Tensor::cat(vec![tokens, sep], 2).reshape([b, n * (h + 1), d]);
+        let mask = item_mask
+            .reshape([b, n, 1])
+            .repeat_dim(2, h + 1)
+            .reshape([b, n * (h + 1)]);
+        (embeds, mask)
+    }
+
+    /// Runs the encoder over input embeddings `[b, l, d]` with a 0/1 mask `[b, l]`.
+    pub fn encode(&self, embeds: Tensor<B, 3>, mask: Tensor<B, 2>) -> Encoded<B> {
+        let l = embeds.dims()[1];
+        let device = embeds.device();
+        let bias = self.encoder[0].attn.compute_bias(l, l, &device) + additive_mask(mask.clone());
+        let mut x = self.dropout.forward(embeds);
+        let mut block_outputs = Vec::with_capacity(self.encoder.len());
+        for block in &self.encoder {
+            x = block.forward(x, bias.clone()).0;
+            block_outputs.push(x.clone());
+        }
+        Encoded {
+            hidden: self.dropout.forward(self.encoder_norm.forward(x)),
+            mask,
+            block_outputs,
+        }
+    }
+
+    /// Teacher-forced decoder states for target digits `[b, levels]` (raw digits, no offsets):
+    /// input `[BOS, E[t0], E[t1+V], …]`, outputs at positions `0..levels`, `[b, levels, d]`.
+    pub fn decode(&self, encoded: &Encoded<B>, targets: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        let [b, h] = targets.dims();
+        let device = targets.device();
+        let offsets =
+            Tensor::<B, 1, Int>::arange_step(0..(h * self.codes) as i64, self.codes, &device)
+                .reshape([1, h]);
+        let ids = (targets + offsets).reshape([b * h]);
+        let d = self.bos.dims()[1];
+        let tokens = self
+            .embedding
+            .weight
+            .val()
+            .select(0, ids)
+            .reshape([b, h, d]);
+        let bos = self.bos.val().reshape([1, 1, d]).repeat_dim(0, b);
+        // The last target digit is never an input: the model predicts it from the first h-1.
+        let inputs = Tensor::cat(vec![bos, tokens.slice([0..b, 0..h - 1])], 1);
+        let q = h;
+        let causal: Vec<f32> = (0..q)
+            .flat_map(|i| (0..q).map(move |j| if j > i { f32::MIN } else { 0.0 }))
+            .collect();
+        let self_bias = self.decoder[0].self_attn.compute_bias(q, q, &device)
+            + Tensor::<B, 2>::from_data(TensorData::new(causal, [q, q]), &device)
+                .reshape([1, 1, q, q]);
+        let cross_bias = additive_mask(encoded.mask.clone());
+        let mut x = self.dropout.forward(inputs);
+        for block in &self.decoder {
+            x = block.forward(
+                x,
+                self_bias.clone(),
+                encoded.hidden.clone(),
+                cross_bias.clone(),
+            );
+        }
+        self.dropout.forward(self.decoder_norm.forward(x))
+    }
+
+    /// Per-level logits `[b, levels, V]` from decoder states `[b, levels, d]`.
+    pub fn logits(&self, states: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [b, _, d] = states.dims();
+        let per_level: Vec<Tensor<B, 3>> = self
+            .heads
+            .iter()
+            .enumerate()
+            .map(|(l, head)| {
+                head.forward(states.clone().slice([0..b, l..l + 1, 0..d]).reshape([b, d]))
+                    .unsqueeze_dim(1)
+            })
+            .collect();
+        Tensor::cat(per_level, 1)
+    }
+
+    /// The reference loss: Σ over levels of the batch-mean cross-entropy of that level's digit.
+    pub fn loss(&self, logits: Tensor<B, 3>, targets: Tensor<B, 2, Int>) -> Tensor<B, 1> {
+        let [b, h, _] = logits.dims();
+        let logp = log_softmax(logits, 2);
+        let picked = logp.gather(2, targets.reshape([b, h, 1])).reshape([b, h]);
+        picked.sum().neg().div_scalar(b as f64)
+    }
+}
