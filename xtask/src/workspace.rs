@@ -60,33 +60,12 @@ impl Workspace {
     /// The datasets that have a config file (`configs/<name>.toml`).
     pub fn known_datasets(&self) -> Result<Vec<String>> {
         let dir = self.root.join("configs");
-        let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .with_context(|| format!("cannot list {}", dir.display()))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let p = e.path();
-                (p.extension()? == "toml")
-                    .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))?
-            })
-            .collect();
-        names.sort();
-        Ok(names)
+        toml_stems(&dir).with_context(|| format!("cannot list {}", dir.display()))
     }
 
     /// The profiles that exist (`configs/profiles/<name>.toml`).
     pub fn known_profiles(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.root.join("configs/profiles"))
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let p = e.path();
-                (p.extension()? == "toml")
-                    .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))?
-            })
-            .collect();
-        names.sort();
-        names
+        toml_stems(&self.root.join("configs/profiles")).unwrap_or_default()
     }
 
     /// Folder the dataset's files are read from.
@@ -140,4 +119,16 @@ impl Workspace {
         layers.extend(sets.iter().map(|s| ConfigLayer::Set(s.clone())));
         Config::from_layers(&layers)
     }
+}
+
+/// Sorted file stems of the `.toml` files directly in `dir`.
+fn toml_stems(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    Ok(names)
 }
