@@ -35,10 +35,10 @@ pub fn download_raw(dir: &Path, category: &str) -> Result<Vec<PathBuf>> {
         eprintln!("downloading {url}");
         let response = agent.get(&url).call().map_err(|e| {
             anyhow::anyhow!(
-                "cannot download {url}: {e}.\nIf this machine is offline, put {name} (and the \
-                 matching reviews/meta file) into {dir} by hand, or link a folder that holds \
-                 them, or a P5 folder (sequential_data.txt, items.jsonl.gz, datamaps.json.gz), \
-                 with `cargo xtask data fetch <dataset> --from DIR`.",
+                "cannot download {url}: {e}.\nIf this machine is offline, put reviews_{category}_5.json.gz \
+                 and meta_{category}.json.gz (the official Amazon 2014 files) into {dir} by hand, or \
+                 link a folder that holds them, or a P5 folder (sequential_data.txt, items.jsonl.gz, \
+                 datamaps.json.gz), with `cargo xtask data fetch <dataset> --from DIR`.",
                 dir = dir.display()
             )
         })?;
