@@ -14,6 +14,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Deserialize;
 
+use rastp::{ReducerKind, keep_count, reduce};
+
 use crate::t5::{T5Attention, T5Config, additive_mask, load_rms_norm};
 use crate::weights::{Weights, linear_3d};
 
@@ -173,14 +175,28 @@ impl<B: Backend> TigerDecoderBlock<B> {
     }
 }
 
+/// Where and how the encoder drops tokens (reference: RASTP after the 2nd layer, keeping
+/// `max(1, ⌊L/3⌋)` of the padded length `L`; later layers get no position bias).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReducerSpec {
+    /// Which reducer.
+    pub kind: ReducerKind,
+    /// Reduce after this many encoder layers (1-based: 2 = after the 2nd).
+    pub after_layer: usize,
+    /// Fraction of the padded length to keep (fixed-count reducers).
+    pub keep_ratio: f64,
+}
+
 /// The encoder's result.
 pub struct Encoded<B: Backend> {
     /// After the final norm, `[b, l, d]` (`l` shrinks when a reducer prunes).
     pub hidden: Tensor<B, 3>,
     /// 0/1 key mask of `hidden`, `[b, l]`: what the decoder's cross-attention may read.
     pub mask: Tensor<B, 2>,
-    /// Residual stream after every block (before the final norm).
+    /// Residual stream after every block (before the final norm; before any reduction).
     pub block_outputs: Vec<Tensor<B, 3>>,
+    /// Positions kept by a selecting reducer, per sequence (ascending).
+    pub kept: Option<Vec<Vec<usize>>>,
 }
 
 /// The TIGER encoder-decoder.
@@ -350,19 +366,46 @@ impl<B: Backend> Tiger<B> {
 
     /// Runs the encoder over input embeddings `[b, l, d]` with a 0/1 mask `[b, l]`.
     pub fn encode(&self, embeds: Tensor<B, 3>, mask: Tensor<B, 2>) -> Encoded<B> {
-        let l = embeds.dims()[1];
+        self.encode_with(embeds, mask, None)
+    }
+
+    /// Runs the encoder, reducing tokens as `reducer` says. After a reduction the remaining
+    /// blocks see no position bias (the reference resets it), only the reduced mask; the
+    /// returned mask is the reduced one, so the decoder never relies on right padding.
+    pub fn encode_with(
+        &self,
+        embeds: Tensor<B, 3>,
+        mask: Tensor<B, 2>,
+        reducer: Option<&ReducerSpec>,
+    ) -> Encoded<B> {
+        let [b, l, _] = embeds.dims();
         let device = embeds.device();
-        let bias = self.encoder[0].attn.compute_bias(l, l, &device) + additive_mask(mask.clone());
+        let mut bias =
+            self.encoder[0].attn.compute_bias(l, l, &device) + additive_mask(mask.clone());
+        let mut mask = mask;
+        let mut kept = None;
         let mut x = self.dropout.forward(embeds);
         let mut block_outputs = Vec::with_capacity(self.encoder.len());
-        for block in &self.encoder {
-            x = block.forward(x, bias.clone()).0;
+        for (i, block) in self.encoder.iter().enumerate() {
+            let (out, probs) = block.forward(x, bias.clone());
+            x = out;
             block_outputs.push(x.clone());
+            if let Some(spec) =
+                reducer.filter(|s| s.after_layer == i + 1 && s.kind != ReducerKind::None)
+            {
+                let r = reduce(spec.kind, x, mask, probs, keep_count(l, spec.keep_ratio));
+                x = r.hidden;
+                mask = r.mask;
+                kept = r.kept;
+                let k = x.dims()[1];
+                bias = Tensor::zeros([b, 1, k, k], &device) + additive_mask(mask.clone());
+            }
         }
         Encoded {
             hidden: self.dropout.forward(self.encoder_norm.forward(x)),
             mask,
             block_outputs,
+            kept,
         }
     }
 

@@ -212,3 +212,113 @@ fn tiger_tiny_gradients_match_the_reference() {
         &[16],
     );
 }
+
+/// RASTP after the 2nd encoder block, keeping ⌊30/3⌋ = 10 tokens (`tiger-tiny-rastp`).
+const RASTP: gr_model::tiger::ReducerSpec = gr_model::tiger::ReducerSpec {
+    kind: rastp::ReducerKind::Rastp,
+    after_layer: 2,
+    keep_ratio: 1.0 / 3.0,
+};
+
+fn rastp_data(f: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/tiger-tiny-rastp")
+        .join(f)
+}
+
+#[test]
+fn tiger_tiny_rastp_matches_the_reference() {
+    let s = setup::<B>();
+    let expected = Weights::open(&rastp_data("expected.safetensors")).unwrap();
+    let encoded = s.model.encode_with(s.embeds, s.mask, Some(&RASTP));
+    let kept: Vec<i64> = encoded
+        .kept
+        .clone()
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .map(|i| i as i64)
+        .collect();
+    assert_eq!(kept, expected.ints("kept_idx", &[4, 10]).unwrap());
+    let mask = vec(encoded.mask.clone());
+    let want_mask: Vec<f32> = expected
+        .ints("pruned_mask", &[4, 10])
+        .unwrap()
+        .iter()
+        .map(|&m| m as f32)
+        .collect();
+    assert_eq!(mask, want_mask);
+    // Rows where the pruned mask is 0 hold padding whose choice is unspecified: compare the rest.
+    let masked_err = |got: Vec<f32>, want: Vec<f32>| {
+        (0..40)
+            .filter(|&t| mask[t] == 1.0)
+            .map(|t| max_abs(&got[t * 16..(t + 1) * 16], &want[t * 16..(t + 1) * 16]))
+            .fold(0.0, f32::max)
+    };
+    let out2 = expected
+        .values("encoder_block_out.2", &[4, 10, 16])
+        .unwrap();
+    assert!(masked_err(vec(encoded.block_outputs[2].clone()), out2) < 1e-4);
+    let enc = expected.values("encoder_output", &[4, 10, 16]).unwrap();
+    assert!(masked_err(vec(encoded.hidden.clone()), enc) < 1e-4);
+
+    let states = s.model.decode(&encoded, s.targets.clone());
+    let want = expected.values("decoder_output", &[4, 4, 16]).unwrap();
+    assert!(max_abs(&vec(states.clone()), &want) < 1e-4);
+    let logits = s.model.logits(states);
+    let loss = vec(s.model.loss(logits, s.targets))[0];
+    let want = expected.values("loss", &[1]).unwrap()[0];
+    assert!(((loss - want) / want).abs() < 1e-5, "loss {loss} vs {want}");
+}
+
+#[test]
+fn tiger_tiny_rastp_gradients_match_the_reference() {
+    type A = Autodiff<Flex>;
+    let s = setup::<A>();
+    let model = &s.model;
+    let encoded = model.encode_with(s.embeds, s.mask, Some(&RASTP));
+    let logits = model.logits(model.decode(&encoded, s.targets.clone()));
+    let grads = model.loss(logits, s.targets).backward();
+    let reference = Weights::open(&rastp_data("grads.safetensors")).unwrap();
+    let check = |name: &str, got: Vec<f32>, shape: &[usize]| {
+        let want = reference.values(name, shape).unwrap();
+        let err = max_abs(&got, &want);
+        assert!(
+            err <= 1e-4 * want.iter().fold(1f32, |m, v| m.max(v.abs())),
+            "grad of {name}: {err}"
+        );
+    };
+    let lin = |p: &Param<Tensor<A, 2>>| vec(p.grad(&grads).unwrap().transpose());
+    check(
+        "item_sid_embedding_table.weight",
+        vec(model.embedding.weight.grad(&grads).unwrap()),
+        &[32, 16],
+    );
+    check("sep_token", vec(model.sep.grad(&grads).unwrap()), &[1, 16]);
+    check(
+        "encoder.block.0.layer.0.SelfAttention.q.weight",
+        lin(&model.encoder[0].attn.q.weight),
+        &[16, 16],
+    );
+    check(
+        "encoder.block.2.layer.0.SelfAttention.v.weight",
+        lin(&model.encoder[2].attn.v.weight),
+        &[16, 16],
+    );
+    check(
+        "decoder.block.0.layer.1.EncDecAttention.k.weight",
+        lin(&model.decoder[0].cross_attn.k.weight),
+        &[16, 16],
+    );
+    let bias = &model.encoder[0]
+        .attn
+        .relative_attention_bias
+        .as_ref()
+        .unwrap()
+        .weight;
+    check(
+        "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+        vec(bias.grad(&grads).unwrap()),
+        &[32, 2],
+    );
+}
