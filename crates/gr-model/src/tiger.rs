@@ -413,39 +413,61 @@ impl<B: Backend> Tiger<B> {
     /// input `[BOS, E[t0], E[t1+V], …]`, outputs at positions `0..levels`, `[b, levels, d]`.
     pub fn decode(&self, encoded: &Encoded<B>, targets: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         let [b, h] = targets.dims();
-        let device = targets.device();
-        let offsets =
-            Tensor::<B, 1, Int>::arange_step(0..(h * self.codes) as i64, self.codes, &device)
-                .reshape([1, h]);
-        let ids = (targets + offsets).reshape([b * h]);
-        let d = self.bos.dims()[1];
-        let tokens = self
-            .embedding
-            .weight
-            .val()
-            .select(0, ids)
-            .reshape([b, h, d]);
-        let bos = self.bos.val().reshape([1, 1, d]).repeat_dim(0, b);
         // The last target digit is never an input: the model predicts it from the first h-1.
-        let inputs = Tensor::cat(vec![bos, tokens.slice([0..b, 0..h - 1])], 1);
-        let q = h;
+        let prefix = (h > 1).then(|| targets.slice([0..b, 0..h - 1]));
+        self.decode_prefix(encoded.hidden.clone(), encoded.mask.clone(), prefix)
+    }
+
+    /// Decoder states `[n, t+1, d]` for `[BOS, E[p0], E[p1+V], …, E[p(t-1)+(t-1)V]]` given a
+    /// prefix of raw digits `[n, t]` (`None`: BOS alone), over `memory` `[n, l, d]` with its
+    /// 0/1 mask `[n, l]`.
+    pub fn decode_prefix(
+        &self,
+        memory: Tensor<B, 3>,
+        memory_mask: Tensor<B, 2>,
+        prefix: Option<Tensor<B, 2, Int>>,
+    ) -> Tensor<B, 3> {
+        let n = memory.dims()[0];
+        let device = memory.device();
+        let d = self.bos.dims()[1];
+        let bos = self.bos.val().reshape([1, 1, d]).repeat_dim(0, n);
+        let inputs = match prefix {
+            None => bos,
+            Some(p) => {
+                let [_, t] = p.dims();
+                let offsets = Tensor::<B, 1, Int>::arange_step(
+                    0..(t * self.codes) as i64,
+                    self.codes,
+                    &device,
+                )
+                .reshape([1, t]);
+                let tokens = self
+                    .embedding
+                    .weight
+                    .val()
+                    .select(0, (p + offsets).reshape([n * t]))
+                    .reshape([n, t, d]);
+                Tensor::cat(vec![bos, tokens], 1)
+            }
+        };
+        let q = inputs.dims()[1];
         let causal: Vec<f32> = (0..q)
             .flat_map(|i| (0..q).map(move |j| if j > i { f32::MIN } else { 0.0 }))
             .collect();
         let self_bias = self.decoder[0].self_attn.compute_bias(q, q, &device)
             + Tensor::<B, 2>::from_data(TensorData::new(causal, [q, q]), &device)
                 .reshape([1, 1, q, q]);
-        let cross_bias = additive_mask(encoded.mask.clone());
+        let cross_bias = additive_mask(memory_mask);
         let mut x = self.dropout.forward(inputs);
         for block in &self.decoder {
-            x = block.forward(
-                x,
-                self_bias.clone(),
-                encoded.hidden.clone(),
-                cross_bias.clone(),
-            );
+            x = block.forward(x, self_bias.clone(), memory.clone(), cross_bias.clone());
         }
         self.dropout.forward(self.decoder_norm.forward(x))
+    }
+
+    /// Logits `[n, V]` of SID level `level` from decoder states `[n, d]`.
+    pub fn level_logits(&self, level: usize, states: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.heads[level].forward(states)
     }
 
     /// Per-level logits `[b, levels, V]` from decoder states `[b, levels, d]`.

@@ -322,3 +322,34 @@ fn tiger_tiny_rastp_gradients_match_the_reference() {
         &[32, 2],
     );
 }
+
+fn check_beams(beams: &gr_model::generate::Beams, expected: &Weights) {
+    let sids: Vec<i64> = beams
+        .sids
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|&t| i64::from(t))
+        .collect();
+    assert_eq!(sids, expected.ints("beam_sids", &[4, 3, 4]).unwrap());
+    let probs: Vec<f32> = beams.probs.iter().flatten().copied().collect();
+    let want = expected.values("beam_probs", &[4, 3]).unwrap();
+    for (p, w) in probs.iter().zip(&want) {
+        assert!(((p - w) / w).abs() < 1e-5, "beam prob {p} vs {w}");
+    }
+}
+
+#[test]
+fn beam_search_matches_the_reference() {
+    let s = setup::<B>();
+    let plain = s.model.encode(s.embeds.clone(), s.mask.clone());
+    check_beams(
+        &gr_model::generate::beam_search(&s.model, &plain, 3),
+        &Weights::open(&data("expected.safetensors")).unwrap(),
+    );
+    let pruned = s.model.encode_with(s.embeds, s.mask, Some(&RASTP));
+    check_beams(
+        &gr_model::generate::beam_search(&s.model, &pruned, 3),
+        &Weights::open(&rastp_data("expected.safetensors")).unwrap(),
+    );
+}
