@@ -200,3 +200,188 @@ pub fn quantize(ws: &Workspace, dataset: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// PyTorch 2.15, 2 threads, this machine type: the reference model at batch 64 × 150 positions,
+/// forward + loss + backward + Adam (`shared/bench/RESULTS-burn021-tiger-step.md`).
+pub const PYTORCH_STEP_S: [(&str, f64); 2] = [("none", 3.85), ("rastp@2", 2.70)];
+
+/// The train-step variants: (name, reducer).
+pub fn train_step_variants() -> Vec<(&'static str, Option<gr_model::tiger::ReducerSpec>)> {
+    use gr_model::tiger::ReducerSpec;
+    use rastp::ReducerKind;
+    let spec = |kind, after_layer| {
+        Some(ReducerSpec {
+            kind,
+            after_layer,
+            keep_ratio: 1.0 / 3.0,
+        })
+    };
+    vec![
+        ("none", None),
+        ("rastp@2", spec(ReducerKind::Rastp, 2)),
+        ("rastp@1", spec(ReducerKind::Rastp, 1)),
+        ("l2@2", spec(ReducerKind::L2, 2)),
+    ]
+}
+
+/// One variant's timing: median seconds per step and the process's peak RSS.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct StepTiming {
+    /// Variant name.
+    pub variant: String,
+    /// Median seconds of the timed steps.
+    pub median_s: f64,
+    /// All timed steps.
+    pub steps_s: Vec<f64>,
+    /// Losses of all steps (warm-up included), to show it learns.
+    pub losses: Vec<f32>,
+    /// Peak resident memory of the process in MB (Linux VmHWM).
+    pub peak_rss_mb: f64,
+}
+
+/// Times full training steps (forward, loss, backward, Adam with coupled L2 1e-4, lr 1e-3) of
+/// the reference model on one fixed synthetic batch of `batch` windows × 30 items (150 encoder
+/// positions, all real), for one variant, in this process.
+pub fn train_step_one(
+    variant: &str,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+) -> Result<StepTiming> {
+    use burn::optim::decay::WeightDecayConfig;
+    use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+    use burn::tensor::{Int, Tensor, TensorData};
+    use gr_model::tiger::{Tiger, TigerConfig};
+    use rand::{Rng, SeedableRng};
+    type A = backend::TrainBackend;
+
+    let spec = train_step_variants()
+        .into_iter()
+        .find(|(name, _)| *name == variant)
+        .map(|(_, s)| s)
+        .ok_or_else(|| anyhow::anyhow!("unknown variant `{variant}`"))?;
+    let device = backend::device();
+    <A as burn::tensor::backend::Backend>::seed(&device, 42);
+    let cfg = TigerConfig::reference();
+    let mut model = Tiger::<A>::new(&cfg, &device);
+    let mut optim = AdamConfig::new()
+        .with_epsilon(1e-8)
+        .with_weight_decay(Some(WeightDecayConfig::new(1e-4)))
+        .init::<A, Tiger<A>>();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let (items, levels, codes) = (30, cfg.num_levels, cfg.codes_per_level as i64);
+    let sids: Vec<i64> = (0..batch * items * levels)
+        .map(|_| rng.random_range(0..codes))
+        .collect();
+    let targets: Vec<i64> = (0..batch * levels)
+        .map(|_| rng.random_range(0..codes))
+        .collect();
+    let sids =
+        Tensor::<A, 3, Int>::from_data(TensorData::new(sids, [batch, items, levels]), &device);
+    let targets =
+        Tensor::<A, 2, Int>::from_data(TensorData::new(targets, [batch, levels]), &device);
+    let item_mask = Tensor::<A, 2>::ones([batch, items], &device);
+
+    let mut steps_s = Vec::new();
+    let mut losses = Vec::new();
+    for step in 0..warmup + steps {
+        let started = Instant::now();
+        let (embeds, mask) = model.embed_history(sids.clone(), item_mask.clone());
+        let encoded = model.encode_with(embeds, mask, spec.as_ref());
+        let logits = model.logits(model.decode(&encoded, targets.clone()));
+        let loss = model.loss(logits, targets.clone());
+        losses.push(burn::tensor::ElementConversion::elem::<f32>(
+            loss.clone().into_scalar(),
+        ));
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-3, model, grads);
+        if step >= warmup {
+            steps_s.push(started.elapsed().as_secs_f64());
+        }
+    }
+    let mut sorted = steps_s.clone();
+    sorted.sort_by(f64::total_cmp);
+    Ok(StepTiming {
+        variant: variant.to_string(),
+        median_s: sorted[sorted.len() / 2],
+        steps_s,
+        losses,
+        peak_rss_mb: peak_rss_mb(),
+    })
+}
+
+/// Peak resident set size of this process (MB), from /proc/self/status; 0 where unavailable.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Runs every variant in its own process (so peak memory is per variant) and prints the table.
+pub fn train_step(batch: usize, warmup: usize, steps: usize) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    println!(
+        "bench train-step: reference TIGER (4+4 layers, d 128, 6x64 heads, d_ff 1024, dropout 0.15), batch {batch} x 150 positions, Adam; backend {}; {warmup} warm-up + {steps} timed steps",
+        backend::name()
+    );
+    println!(
+        "| variant | median s/step | windows/s | encoder tokens/s | saving vs none | peak RSS MB | PyTorch s/step (same CPU) | ratio to PyTorch |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut none_s = None;
+    for (variant, _) in train_step_variants() {
+        let out = std::process::Command::new(&exe)
+            .args([
+                "bench",
+                "train-step",
+                "--only",
+                variant,
+                "--batch",
+                &batch.to_string(),
+                "--warmup",
+                &warmup.to_string(),
+                "--steps",
+                &steps.to_string(),
+            ])
+            .output()?;
+        if !out.status.success() {
+            anyhow::bail!(
+                "variant {variant} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let t: StepTiming = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim())?;
+        let base = *none_s.get_or_insert(t.median_s);
+        let torch = PYTORCH_STEP_S
+            .iter()
+            .find(|(n, _)| *n == variant)
+            .map(|(_, s)| *s);
+        println!(
+            "| {variant} | {:.2} | {:.1} | {:.0} | {} | {:.0} | {} | {} |",
+            t.median_s,
+            batch as f64 / t.median_s,
+            (batch * 150) as f64 / t.median_s,
+            if variant == "none" {
+                "-".to_string()
+            } else {
+                format!("{:.1}%", 100.0 * (1.0 - t.median_s / base))
+            },
+            t.peak_rss_mb,
+            torch.map_or("-".into(), |s| format!("{s:.2}")),
+            torch.map_or("-".into(), |s| format!("{:.2}x slower", t.median_s / s)),
+        );
+        eprintln!(
+            "  {variant}: losses {:?}",
+            t.losses
+                .iter()
+                .map(|l| format!("{l:.2}"))
+                .collect::<Vec<_>>()
+        );
+    }
+    Ok(())
+}

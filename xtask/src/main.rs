@@ -85,6 +85,21 @@ enum SidsCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Full training steps of the reference model, with and without token reducers.
+    TrainStep {
+        /// Windows per micro-batch.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Untimed steps first.
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        /// Timed steps (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        /// Run only this variant in this process and print its timing as JSON (used internally).
+        #[arg(long, hide = true)]
+        only: Option<String>,
+    },
     /// Residual k-means time and inertia on a dataset's embeddings, against scikit-learn.
     Quantize {
         /// Dataset whose `embed` artifact is quantized.
@@ -341,6 +356,21 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             xtask::bench::embed(&ws, &dataset, batch_size, limit, backend)?;
         }
+        Command::Bench {
+            command:
+                BenchCommand::TrainStep {
+                    batch,
+                    warmup,
+                    steps,
+                    only,
+                },
+        } => match only {
+            Some(variant) => {
+                let t = xtask::bench::train_step_one(&variant, batch, warmup, steps)?;
+                println!("{}", serde_json::to_string(&t)?);
+            }
+            None => xtask::bench::train_step(batch, warmup, steps)?,
+        },
         Command::Bench {
             command: BenchCommand::Quantize { dataset },
         } => {

@@ -6,7 +6,10 @@
 
 use anyhow::{Result, bail};
 use burn::module::{Module, Param};
-use burn::nn::{Embedding, Linear, RmsNorm, RmsNormConfig};
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm,
+    RmsNormConfig,
+};
 use burn::tensor::activation::{gelu_approximate, relu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -119,9 +122,44 @@ pub struct T5Attention<B: Backend> {
     pub num_buckets: usize,
     /// Largest resolved distance.
     pub max_distance: usize,
+    /// Dropout on the attention probabilities (as transformers; 0 for inference).
+    pub dropout: Dropout,
 }
 
 impl<B: Backend> T5Attention<B> {
+    /// A freshly initialised attention (PyTorch defaults: Linear U(±1/√fan_in), bias table N(0, 1)).
+    pub fn new(
+        cfg: &T5Config,
+        has_bias: bool,
+        bidirectional: bool,
+        dropout: f64,
+        device: &Device<B>,
+    ) -> Self {
+        let inner = cfg.num_heads * cfg.d_kv;
+        let lin = |i, o| LinearConfig::new(i, o).with_bias(false).init(device);
+        T5Attention {
+            q: lin(cfg.d_model, inner),
+            k: lin(cfg.d_model, inner),
+            v: lin(cfg.d_model, inner),
+            o: lin(inner, cfg.d_model),
+            relative_attention_bias: has_bias.then(|| {
+                EmbeddingConfig::new(cfg.relative_attention_num_buckets, cfg.num_heads).init(device)
+            }),
+            n_heads: cfg.num_heads,
+            d_kv: cfg.d_kv,
+            bidirectional,
+            num_buckets: cfg.relative_attention_num_buckets,
+            max_distance: cfg.relative_attention_max_distance,
+            dropout: DropoutConfig::new(dropout).init(),
+        }
+    }
+
+    /// The same attention with dropout `p` on its probabilities.
+    pub fn with_dropout(mut self, p: f64) -> Self {
+        self.dropout = DropoutConfig::new(p).init();
+        self
+    }
+
     /// Relative position bias `[1, heads, q_len, k_len]`; zeros when this block has no table.
     pub fn compute_bias(&self, q_len: usize, k_len: usize, device: &Device<B>) -> Tensor<B, 4> {
         let Some(table) = &self.relative_attention_bias else {
@@ -202,6 +240,7 @@ impl<B: Backend> T5Attention<B> {
             bidirectional,
             num_buckets: cfg.relative_attention_num_buckets,
             max_distance: cfg.relative_attention_max_distance,
+            dropout: DropoutConfig::new(0.0).init(),
         })
     }
 }

@@ -8,7 +8,11 @@
 
 use anyhow::Result;
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, DropoutConfig, Embedding, Linear, RmsNorm};
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm,
+    RmsNormConfig,
+};
+use burn::tensor::Distribution;
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -38,7 +42,7 @@ pub struct TigerConfig {
     pub num_encoder_layers: usize,
     /// Decoder blocks.
     pub num_decoder_layers: usize,
-    /// Dropout probability (attention probabilities are not dropped here; see the module docs).
+    /// Dropout probability (inputs, attention probabilities, residual branches, MLP, outputs).
     pub dropout: f64,
     /// Relative position buckets.
     pub num_buckets: usize,
@@ -49,6 +53,25 @@ pub struct TigerConfig {
 }
 
 impl TigerConfig {
+    /// The reference model (reference §4): 4 levels × 256 codes, d 128, 6 heads × 64, d_ff 1024,
+    /// 4 + 4 blocks, dropout 0.15, 32 buckets up to distance 128.
+    pub fn reference() -> TigerConfig {
+        TigerConfig {
+            num_levels: 4,
+            codes_per_level: 256,
+            d_model: 128,
+            num_heads: 6,
+            d_kv: 64,
+            d_ff: 1024,
+            num_encoder_layers: 4,
+            num_decoder_layers: 4,
+            dropout: 0.15,
+            num_buckets: 32,
+            max_distance: 128,
+            eps: 1e-6,
+        }
+    }
+
     fn t5(&self, num_layers: usize) -> T5Config {
         T5Config {
             vocab_size: self.num_levels * self.codes_per_level,
@@ -89,6 +112,16 @@ impl<B: Backend> MlpFeedForward<B> {
         let h = relu(linear_3d(&self.lin1, x));
         let h = relu(self.dropout.forward(linear_3d(&self.lin2, h)));
         self.dropout.forward(linear_3d(&self.lin3, h))
+    }
+
+    fn new(cfg: &TigerConfig, device: &Device<B>) -> Self {
+        let (d, f) = (cfg.d_model, cfg.d_ff);
+        MlpFeedForward {
+            lin1: LinearConfig::new(d, f).init(device),
+            lin2: LinearConfig::new(f, f).init(device),
+            lin3: LinearConfig::new(f, d).init(device),
+            dropout: DropoutConfig::new(cfg.dropout).init(),
+        }
     }
 
     fn load(w: &Weights, prefix: &str, cfg: &TigerConfig, device: &Device<B>) -> Result<Self> {
@@ -227,6 +260,61 @@ pub struct Tiger<B: Backend> {
 }
 
 impl<B: Backend> Tiger<B> {
+    /// A freshly initialised model with the reference's initialisation (reference §4): every
+    /// Linear U(±1/√fan_in) (weights and biases), SID embeddings, SEP, BOS and the relative bias
+    /// tables N(0, 1), RMS norm weights 1.
+    pub fn new(cfg: &TigerConfig, device: &Device<B>) -> Self {
+        let d = cfg.d_model;
+        let norm = || RmsNormConfig::new(d).with_epsilon(cfg.eps).init(device);
+        let dropout = || DropoutConfig::new(cfg.dropout).init();
+        let enc_cfg = cfg.t5(cfg.num_encoder_layers);
+        let dec_cfg = cfg.t5(cfg.num_decoder_layers);
+        let normal = |shape: [usize; 2]| {
+            Param::from_tensor(Tensor::random(
+                shape,
+                Distribution::Normal(0.0, 1.0),
+                device,
+            ))
+        };
+        Tiger {
+            embedding: EmbeddingConfig::new(cfg.num_levels * cfg.codes_per_level, d).init(device),
+            sep: normal([1, d]),
+            bos: normal([1, d]),
+            encoder: (0..cfg.num_encoder_layers)
+                .map(|i| TigerEncoderBlock {
+                    attn_norm: norm(),
+                    attn: T5Attention::new(&enc_cfg, i == 0, true, cfg.dropout, device),
+                    ff_norm: norm(),
+                    ff: MlpFeedForward::new(cfg, device),
+                    dropout: dropout(),
+                })
+                .collect(),
+            encoder_norm: norm(),
+            decoder: (0..cfg.num_decoder_layers)
+                .map(|i| TigerDecoderBlock {
+                    self_norm: norm(),
+                    self_attn: T5Attention::new(&dec_cfg, i == 0, false, cfg.dropout, device),
+                    cross_norm: norm(),
+                    cross_attn: T5Attention::new(&dec_cfg, false, true, cfg.dropout, device),
+                    ff_norm: norm(),
+                    ff: MlpFeedForward::new(cfg, device),
+                    dropout: dropout(),
+                })
+                .collect(),
+            decoder_norm: norm(),
+            heads: (0..cfg.num_levels)
+                .map(|_| {
+                    LinearConfig::new(d, cfg.codes_per_level)
+                        .with_bias(false)
+                        .init(device)
+                })
+                .collect(),
+            dropout: dropout(),
+            levels: cfg.num_levels,
+            codes: cfg.codes_per_level,
+        }
+    }
+
     /// Loads the reference's weights (names as in the `tiger-tiny` fixtures).
     pub fn load(w: &Weights, cfg: &TigerConfig, device: &Device<B>) -> Result<Self> {
         let (d, eps) = (cfg.d_model, cfg.eps);
@@ -251,7 +339,8 @@ impl<B: Backend> Tiger<B> {
                         i == 0,
                         true,
                         device,
-                    )?,
+                    )?
+                    .with_dropout(cfg.dropout),
                     ff_norm: load_rms_norm(w, &format!("{p}.1.layer_norm.weight"), d, eps, device)?,
                     ff: MlpFeedForward::load(w, &format!("{p}.1.mlp"), cfg, device)?,
                     dropout: dropout(),
@@ -276,7 +365,8 @@ impl<B: Backend> Tiger<B> {
                         i == 0,
                         false,
                         device,
-                    )?,
+                    )?
+                    .with_dropout(cfg.dropout),
                     cross_norm: load_rms_norm(
                         w,
                         &format!("{p}.1.layer_norm.weight"),
@@ -291,7 +381,8 @@ impl<B: Backend> Tiger<B> {
                         false,
                         true,
                         device,
-                    )?,
+                    )?
+                    .with_dropout(cfg.dropout),
                     ff_norm: load_rms_norm(w, &format!("{p}.2.layer_norm.weight"), d, eps, device)?,
                     ff: MlpFeedForward::load(w, &format!("{p}.2.mlp"), cfg, device)?,
                     dropout: dropout(),
