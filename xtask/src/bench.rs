@@ -7,7 +7,6 @@ use artifacts::config::TemplateConfig;
 use text_encoder::{ItemTextTemplate, SentenceEncoder};
 
 use crate::backend;
-use crate::stages::StageContext;
 use crate::stages::data::DataStage;
 use crate::workspace::Workspace;
 
@@ -70,14 +69,7 @@ fn embed_on<B: burn::tensor::backend::Backend>(
     device: &burn::tensor::Device<B>,
 ) -> Result<()> {
     let cfg = ws.config(dataset, None, "paper", &[])?;
-    let ctx = StageContext {
-        workspace: ws,
-        dataset,
-        config: &cfg,
-        seed: None,
-        upstream: Default::default(),
-    };
-    let (data, _) = data_amazon::build(&DataStage::source(&ctx)?, &cfg.data)?;
+    let (_, data, _) = DataStage::load(ws, dataset, &cfg)?;
     // The reference benchmark's texts: the default template with HTML entities left as they are.
     let template = ItemTextTemplate::new(&TemplateConfig {
         decode_html: false,

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use xtask::backend;
 use xtask::pipeline::{self, PipelineOptions, Status};
-use xtask::stages::{StageContext, data::DataStage, registry};
+use xtask::stages::{data::DataStage, registry};
 use xtask::workspace::Workspace;
 
 /// Generative recommendation with RASTP token pruning: the pipeline and its tools.
@@ -175,23 +175,6 @@ impl ConfigArgs {
     }
 }
 
-/// Loads a dataset straight from its source (no artifact written).
-fn load_dataset(
-    ws: &Workspace,
-    dataset: &str,
-    cfg: &artifacts::Config,
-) -> Result<artifacts::dataset::Dataset> {
-    let ctx = StageContext {
-        workspace: ws,
-        dataset,
-        config: cfg,
-        seed: None,
-        upstream: Default::default(),
-    };
-    let source = DataStage::source(&ctx)?;
-    Ok(data_amazon::build(&source, &cfg.data)?.0)
-}
-
 fn main() {
     if let Err(err) = run(Cli::parse()) {
         eprintln!("error: {err:#}");
@@ -240,16 +223,7 @@ fn run(cli: Cli) -> Result<()> {
             command: DataCommand::Stats { config },
         } => {
             let cfg = config.resolve(&ws)?;
-            let ctx = StageContext {
-                workspace: &ws,
-                dataset: &config.dataset,
-                config: &cfg,
-                seed: None,
-                upstream: Default::default(),
-            };
-            let source = DataStage::source(&ctx)?;
-            let (dataset, notes) = data_amazon::build(&source, &cfg.data)?;
-            let _ = &ctx;
+            let (source, dataset, notes) = DataStage::load(&ws, &config.dataset, &cfg)?;
             let stats = data_amazon::stats::DatasetStats::of(&dataset.interactions);
             println!(
                 "dataset {} ({} format, {})",
@@ -304,7 +278,7 @@ fn run(cli: Cli) -> Result<()> {
             command: DataCommand::Show { config, item },
         } => {
             let cfg = config.resolve(&ws)?;
-            let dataset = load_dataset(&ws, &config.dataset, &cfg)?;
+            let (_, dataset, _) = DataStage::load(&ws, &config.dataset, &cfg)?;
             let items = &dataset.interactions.items;
             let record = item
                 .checked_sub(1)

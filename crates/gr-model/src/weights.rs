@@ -9,7 +9,7 @@ use burn::module::Param;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Tensor, TensorData};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 /// An opened safetensors file.
 pub struct Weights {
@@ -39,15 +39,9 @@ impl Weights {
         self.view().tensor(name).is_ok()
     }
 
-    /// The shape of a tensor, if present.
-    pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
-        self.view().tensor(name).ok().map(|t| t.shape().to_vec())
-    }
-
-    /// The tensor `name` as f32 values with its shape, checked against `expected` (row-major).
-    pub fn values(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
-        let st = self.view();
-        let t = st.tensor(name).map_err(|_| {
+    /// The tensor `name`, checked to exist with shape `expected`.
+    fn checked(&self, name: &str, expected: &[usize]) -> Result<TensorView<'_>> {
+        let t = self.view().tensor(name).map_err(|_| {
             anyhow::anyhow!(
                 "{}: missing tensor `{name}` (expected shape {expected:?})",
                 self.path.display()
@@ -60,6 +54,12 @@ impl Weights {
                 t.shape()
             );
         }
+        Ok(t)
+    }
+
+    /// The tensor `name` as f32 values with its shape, checked against `expected` (row-major).
+    pub fn values(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
+        let t = self.checked(name, expected)?;
         let data = t.data();
         Ok(match t.dtype() {
             Dtype::F32 => data
@@ -87,17 +87,7 @@ impl Weights {
 
     /// The tensor `name` as integers (I64 or I32), checked against `expected`.
     pub fn ints(&self, name: &str, expected: &[usize]) -> Result<Vec<i64>> {
-        let st = self.view();
-        let t = st
-            .tensor(name)
-            .map_err(|_| anyhow::anyhow!("{}: missing tensor `{name}`", self.path.display()))?;
-        if t.shape() != expected {
-            bail!(
-                "{}: tensor `{name}` has shape {:?}, expected {expected:?}",
-                self.path.display(),
-                t.shape()
-            );
-        }
+        let t = self.checked(name, expected)?;
         let d = t.data();
         Ok(match t.dtype() {
             Dtype::I64 => d

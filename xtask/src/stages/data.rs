@@ -5,13 +5,17 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use artifacts::config::DataFormat;
-use artifacts::dataset::DATASET_SCHEMA_VERSION;
+use artifacts::dataset::{DATASET_SCHEMA_VERSION, Dataset};
 use artifacts::{ArtifactWriter, Config};
 use data_amazon::Source;
 use data_amazon::stats::DatasetStats;
 use serde::Serialize;
 
 use super::{Stage, StageContext};
+use crate::workspace::Workspace;
+
+/// Facts a loader reports (format, filter counts, …).
+pub type Notes = BTreeMap<String, serde_json::Value>;
 
 /// Loads, filters and splits the interactions.
 pub struct DataStage;
@@ -27,16 +31,27 @@ struct DataKey<'a> {
 }
 
 impl DataStage {
-    /// Resolves the source for the dataset named in `ctx`.
-    pub fn source(ctx: &StageContext) -> Result<Source> {
-        let dir = ctx.workspace.dataset_dir(ctx.dataset);
-        Source::resolve(&dir, &ctx.config.data).with_context(|| {
+    /// Resolves where `dataset`'s interactions come from.
+    pub fn source(workspace: &Workspace, dataset: &str, config: &Config) -> Result<Source> {
+        let dir = workspace.dataset_dir(dataset);
+        Source::resolve(&dir, &config.data).with_context(|| {
             format!(
-                "dataset `{}`: link its folder with `cargo xtask data fetch {} --from DIR`, or \
-                 download it with `cargo xtask data fetch {}` (see datasets/README.md)",
-                ctx.dataset, ctx.dataset, ctx.dataset
+                "dataset `{dataset}`: link its folder with `cargo xtask data fetch {dataset} --from DIR`, or \
+                 download it with `cargo xtask data fetch {dataset}` (see datasets/README.md)"
             )
         })
+    }
+
+    /// Loads and splits `dataset` straight from its source (no artifact written), with the
+    /// source and the loader's notes.
+    pub fn load(
+        workspace: &Workspace,
+        dataset: &str,
+        config: &Config,
+    ) -> Result<(Source, Dataset, Notes)> {
+        let source = Self::source(workspace, dataset, config)?;
+        let (data, notes) = data_amazon::build(&source, &config.data)?;
+        Ok((source, data, notes))
     }
 }
 
@@ -65,7 +80,7 @@ impl Stage for DataStage {
     }
 
     fn external_inputs(&self, ctx: &StageContext) -> Result<BTreeMap<String, PathBuf>> {
-        Ok(Self::source(ctx)?
+        Ok(Self::source(ctx.workspace, ctx.dataset, ctx.config)?
             .files()
             .into_iter()
             .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
@@ -73,7 +88,7 @@ impl Stage for DataStage {
     }
 
     fn run(&self, ctx: &StageContext, out: &mut ArtifactWriter) -> Result<()> {
-        let source = Self::source(ctx)?;
+        let source = Self::source(ctx.workspace, ctx.dataset, ctx.config)?;
         let (dataset, notes) = data_amazon::build(&source, &ctx.config.data)?;
         dataset.write(out.dir())?;
         let stats = DatasetStats::of(&dataset.interactions);
