@@ -203,9 +203,8 @@ pub fn train_step_variants() -> Vec<(&'static str, Option<gr_model::tiger::Reduc
     use rastp::ReducerKind;
     let spec = |kind, after_layer| {
         Some(ReducerSpec {
-            kind,
             after_layer,
-            keep_ratio: 1.0 / 3.0,
+            ..ReducerSpec::reference(kind)
         })
     };
     vec![

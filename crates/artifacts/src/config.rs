@@ -13,6 +13,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::hashing::hash_json;
+pub use crate::model_config::*;
 
 /// The whole configuration of one pipeline run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -24,6 +25,14 @@ pub struct Config {
     pub embedding: EmbeddingConfig,
     /// How vectors become semantic ids.
     pub quantizer: QuantizerConfig,
+    /// The TIGER model's shape and padding.
+    pub model: ModelConfig,
+    /// Token reduction inside the encoder (RASTP and baselines).
+    pub reducer: ReducerConfig,
+    /// The training schedule.
+    pub train: TrainConfig,
+    /// Generation and metrics.
+    pub eval: EvalConfig,
     /// Run-wide settings (seeds).
     pub run: RunConfig,
 }

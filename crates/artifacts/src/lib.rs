@@ -13,6 +13,7 @@ pub mod dataset;
 pub mod embeddings;
 pub mod hashing;
 pub mod manifest;
+pub mod model_config;
 pub mod progress;
 pub mod sids;
 pub mod store;

@@ -1,17 +1,25 @@
 //! Beam search over SIDs as the reference generates (reference §6): encode once; step 0 takes
 //! the top `width` digits of the level-0 softmax; each later step scores every beam × digit by
 //! the beam's probability times the digit's probability (plain probabilities, multiplied) and
-//! keeps the top `width` per user. Fixed `levels` steps, no EOS, no length normalisation, no
-//! prefix constraint (invalid SIDs may take beams, as in the reference).
+//! keeps the top `width` per user. Fixed `levels` steps, no EOS, no length normalisation.
 //!
-//! Each step re-runs the decoder on the whole prefix (at most `levels` positions); the encoder
-//! output is computed once and shared by a user's beams.
+//! The decoder runs one position per step with a key/value cache ([`DecoderCache`]): the
+//! cross-attention keys/values of the encoder output are computed once per user and shared by
+//! its beams; the self-attention cache is re-ordered with the beams.
+//!
+//! Unconstrained (the reference), invalid SIDs may take beams. With a [`SidTrie`], every step
+//! only extends prefixes of real items. The scores stay the model's own probabilities (the mask
+//! restricts the choice and does not renormalise), so when every level has at most `width`
+//! valid prefixes the constrained search is exact: it returns the items in the order of their
+//! full-SID probability.
+
+use std::collections::HashMap;
 
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::tiger::{Encoded, Tiger};
+use crate::tiger::{DecoderCache, Encoded, Tiger};
 
 /// Generated SIDs per user, best first.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,88 +30,225 @@ pub struct Beams {
     pub probs: Vec<Vec<f32>>,
 }
 
-/// Beam search of `width` beams for every user of `encoded`.
+/// The valid next digits of every SID prefix of a catalogue.
+#[derive(Debug, Clone, Default)]
+pub struct SidTrie {
+    children: HashMap<Vec<u32>, Vec<u32>>,
+    levels: usize,
+}
+
+impl SidTrie {
+    /// Builds the trie of the catalogue's SIDs (all of one length).
+    pub fn new<'a>(sids: impl IntoIterator<Item = &'a [u32]>) -> Self {
+        let mut children: HashMap<Vec<u32>, Vec<u32>> = HashMap::new();
+        let mut levels = 0;
+        for sid in sids {
+            levels = sid.len();
+            for t in 0..sid.len() {
+                let next = children.entry(sid[..t].to_vec()).or_default();
+                if !next.contains(&sid[t]) {
+                    next.push(sid[t]);
+                }
+            }
+        }
+        for next in children.values_mut() {
+            next.sort_unstable();
+        }
+        SidTrie { children, levels }
+    }
+
+    /// The digits that may follow `prefix` (empty when the prefix is not a catalogue prefix).
+    pub fn next(&self, prefix: &[u32]) -> &[u32] {
+        self.children.get(prefix).map_or(&[], Vec::as_slice)
+    }
+
+    /// True when `sid` is a whole catalogue SID.
+    pub fn contains(&self, sid: &[u32]) -> bool {
+        sid.len() == self.levels
+            && !sid.is_empty()
+            && self
+                .next(&sid[..sid.len() - 1])
+                .contains(&sid[sid.len() - 1])
+    }
+}
+
+/// One live or dead beam.
+#[derive(Clone)]
+struct Beam {
+    prob: f32,
+    sid: Vec<u32>,
+    alive: bool,
+}
+
+/// Beam search of `width` beams for every user of `encoded`, unconstrained (the reference).
 pub fn beam_search<B: Backend>(model: &Tiger<B>, encoded: &Encoded<B>, width: usize) -> Beams {
-    let [b, l, d] = encoded.hidden.dims();
+    beam_search_with(model, encoded, width, None)
+}
+
+/// Beam search of `width` beams for every user of `encoded`; with `trie`, only prefixes of
+/// catalogue SIDs are extended (a user may then get fewer than `width` SIDs).
+pub fn beam_search_with<B: Backend>(
+    model: &Tiger<B>,
+    encoded: &Encoded<B>,
+    width: usize,
+    trie: Option<&SidTrie>,
+) -> Beams {
+    let b = encoded.hidden.dims()[0];
     let v = model.codes;
+    let device = encoded.hidden.device();
     let host = |t: Tensor<B, 2>| t.into_data().to_vec::<f32>().expect("f32");
-    let last = |states: Tensor<B, 3>| {
-        let [n, t, _] = states.dims();
-        states.slice([0..n, t - 1..t, 0..d]).reshape([n, d])
+    let ints = |values: Vec<i64>| {
+        let n = values.len();
+        Tensor::<B, 1, Int>::from_data(TensorData::new(values, [n]), &device)
     };
 
-    let states = model.decode_prefix(encoded.hidden.clone(), encoded.mask.clone(), None);
-    let p0 = host(softmax(model.level_logits(0, last(states)), 1));
-    let mut beams: Vec<Vec<(f32, Vec<u32>)>> = (0..b)
-        .map(|u| {
-            top(&p0[u * v..(u + 1) * v], width)
-                .into_iter()
-                .map(|(p, tok)| (p, vec![tok as u32]))
-                .collect()
-        })
+    let mut cache: DecoderCache<B> =
+        model.start_decoding(encoded.hidden.clone(), encoded.mask.clone());
+    // Step 0 on one row per user.
+    let states = model.decode_step(&mut cache, model.step_input(0, None, b));
+    let p0 = host(softmax(model.level_logits(0, states), 1));
+    let root = vec![Beam {
+        prob: 1.0,
+        sid: Vec::new(),
+        alive: true,
+    }];
+    let mut beams: Vec<Vec<Beam>> = (0..b)
+        .map(|u| extend(&root, &p0[u * v..(u + 1) * v], v, width, trie).0)
         .collect();
+    // Every user's row becomes its `width` beam rows.
+    cache = cache.select(ints((0..b * width).map(|r| (r / width) as i64).collect()));
 
-    let n = b * width;
-    let memory = encoded
-        .hidden
-        .clone()
-        .unsqueeze_dim::<4>(1)
-        .repeat_dim(1, width)
-        .reshape([n, l, d]);
-    let memory_mask = encoded
-        .mask
-        .clone()
-        .unsqueeze_dim::<3>(1)
-        .repeat_dim(1, width)
-        .reshape([n, l]);
     for level in 1..model.levels {
-        let prefix: Vec<i64> = beams
+        let digits: Vec<i64> = beams
             .iter()
-            .flat_map(|ub| ub.iter().flat_map(|(_, s)| s.iter().map(|&t| i64::from(t))))
+            .flat_map(|ub| ub.iter().map(|bm| i64::from(*bm.sid.last().unwrap_or(&0))))
             .collect();
-        let prefix =
-            Tensor::<B, 2, Int>::from_data(TensorData::new(prefix, [n, level]), &memory.device());
-        let states = model.decode_prefix(memory.clone(), memory_mask.clone(), Some(prefix));
-        let p = host(softmax(model.level_logits(level, last(states)), 1));
+        let n = digits.len();
+        let input = model.step_input(level, Some(ints(digits)), n);
+        let states = model.decode_step(&mut cache, input);
+        let p = host(softmax(model.level_logits(level, states), 1));
+        let mut parents = Vec::with_capacity(n);
         beams = beams
             .iter()
             .enumerate()
             .map(|(u, ub)| {
-                let scores: Vec<f32> = ub
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(j, (bp, _))| {
-                        p[(u * width + j) * v..(u * width + j + 1) * v]
-                            .iter()
-                            .map(move |&q| bp * q)
-                    })
-                    .collect();
-                top(&scores, width)
-                    .into_iter()
-                    .map(|(prob, c)| {
-                        let mut sid = ub[c / v].1.clone();
-                        sid.push((c % v) as u32);
-                        (prob, sid)
-                    })
-                    .collect()
+                let rows = &p[u * width * v..(u + 1) * width * v];
+                let (next, from) = extend(ub, rows, v, width, trie);
+                parents.extend(from.into_iter().map(|j| (u * width + j) as i64));
+                next
             })
             .collect();
+        if level + 1 < model.levels {
+            cache = cache.select(ints(parents));
+        }
     }
+    let live = |ub: &Vec<Beam>| ub.iter().filter(|bm| bm.alive).cloned().collect::<Vec<_>>();
+    let beams: Vec<Vec<Beam>> = beams.iter().map(live).collect();
     Beams {
         sids: beams
             .iter()
-            .map(|ub| ub.iter().map(|(_, s)| s.clone()).collect())
+            .map(|ub| ub.iter().map(|bm| bm.sid.clone()).collect())
             .collect(),
         probs: beams
             .iter()
-            .map(|ub| ub.iter().map(|(p, _)| *p).collect())
+            .map(|ub| ub.iter().map(|bm| bm.prob).collect())
             .collect(),
     }
 }
 
-/// The `k` largest values with their indices, largest first (ties: lower index first).
-fn top(values: &[f32], k: usize) -> Vec<(f32, usize)> {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]).then(a.cmp(&b)));
-    order.into_iter().take(k).map(|i| (values[i], i)).collect()
+/// The best `width` one-digit extensions of `beams` given each beam's next-digit probabilities
+/// (`probs`, `beams.len() × v`), with the index of each new beam's parent. Always returns
+/// `width` beams; those without a valid candidate are dead.
+fn extend(
+    beams: &[Beam],
+    probs: &[f32],
+    v: usize,
+    width: usize,
+    trie: Option<&SidTrie>,
+) -> (Vec<Beam>, Vec<usize>) {
+    let mut candidates: Vec<(f32, usize, u32)> = Vec::new();
+    for (j, beam) in beams.iter().enumerate() {
+        if !beam.alive {
+            continue;
+        }
+        let row = &probs[j * v..(j + 1) * v];
+        match trie {
+            None => candidates.extend(
+                row.iter()
+                    .enumerate()
+                    .map(|(c, &q)| (beam.prob * q, j, c as u32)),
+            ),
+            Some(trie) => candidates.extend(
+                trie.next(&beam.sid)
+                    .iter()
+                    .filter(|&&c| (c as usize) < v)
+                    .map(|&c| (beam.prob * row[c as usize], j, c)),
+            ),
+        }
+    }
+    // Best first; ties by (parent, digit), i.e. by candidate order as the reference's top-k.
+    let order = |a: &(f32, usize, u32), b: &(f32, usize, u32)| {
+        b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
+    };
+    if candidates.len() > width {
+        candidates.select_nth_unstable_by(width - 1, order);
+        candidates.truncate(width);
+    }
+    candidates.sort_by(order);
+    let mut next = Vec::with_capacity(width);
+    let mut parents = Vec::with_capacity(width);
+    for (prob, j, c) in &candidates {
+        let mut sid = beams[*j].sid.clone();
+        sid.push(*c);
+        next.push(Beam {
+            prob: *prob,
+            sid,
+            alive: true,
+        });
+        parents.push(*j);
+    }
+    while next.len() < width {
+        next.push(Beam {
+            prob: 0.0,
+            sid: vec![0; beams.first().map_or(0, |b| b.sid.len()) + 1],
+            alive: false,
+        });
+        parents.push(0);
+    }
+    (next, parents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trie_lists_valid_next_digits() {
+        let sids: Vec<Vec<u32>> = vec![vec![1, 2, 0], vec![1, 3, 0], vec![4, 2, 1]];
+        let trie = SidTrie::new(sids.iter().map(Vec::as_slice));
+        assert_eq!(trie.next(&[]), &[1, 4]);
+        assert_eq!(trie.next(&[1]), &[2, 3]);
+        assert_eq!(trie.next(&[4, 2]), &[1]);
+        assert!(trie.next(&[2]).is_empty());
+        assert!(trie.contains(&[1, 3, 0]) && !trie.contains(&[1, 3, 1]) && !trie.contains(&[1, 3]));
+    }
+
+    #[test]
+    fn extend_keeps_the_best_and_marks_missing_beams_dead() {
+        let root = [Beam {
+            prob: 1.0,
+            sid: vec![],
+            alive: true,
+        }];
+        let probs = [0.1, 0.5, 0.4];
+        let (next, parents) = extend(&root, &probs, 3, 2, None);
+        assert_eq!(next[0].sid, vec![1]);
+        assert_eq!(next[1].sid, vec![2]);
+        assert_eq!(parents, vec![0, 0]);
+        let sids: Vec<Vec<u32>> = vec![vec![0]];
+        let trie = SidTrie::new(sids.iter().map(Vec::as_slice));
+        let (next, _) = extend(&root, &probs, 3, 2, Some(&trie));
+        assert_eq!(next[0].sid, vec![0]);
+        assert!(next[0].alive && !next[1].alive);
+    }
 }

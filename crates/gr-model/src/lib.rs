@@ -9,11 +9,13 @@
 //! * [`generate`]: batched beam search as the reference (probabilities multiplied, fixed steps);
 //! * [`weights`]: Hugging Face safetensors checkpoints into burn modules, with shape checks.
 //!
-//! Token reducers from the `rastp` crate plug into the encoder (`Tiger::encode_with`). Still to
-//! come (the model issue): a decoder key/value cache and trie-constrained decoding, the
-//! `position_bias` / `at_eval` / `keep_basis` options, dynamic padding, PyTorch-default
-//! initialisation for training from scratch, record save/load and safetensors export.
+//! * [`export`]: burn records (checkpoints) and safetensors export under the reference's names.
+//!
+//! Token reducers from the `rastp` crate plug into the encoder (`Tiger::encode_with`, with the
+//! position-bias and keep-basis options of [`tiger::ReducerSpec`]); generation uses a decoder
+//! key/value cache and, optionally, a prefix trie of the catalogue ([`generate::SidTrie`]).
 
+pub mod export;
 pub mod generate;
 pub mod t5;
 pub mod tiger;

@@ -181,6 +181,36 @@ impl<B: Backend> T5Attention<B> {
         table.forward(idx).permute([2, 0, 1]).unsqueeze_dim(0)
     }
 
+    /// Relative position bias `[b, heads, k, k]` between the original `positions[r]` of each
+    /// row's tokens (after a reduction); zeros when this block has no table.
+    pub fn compute_bias_at(&self, positions: &[Vec<usize>], device: &Device<B>) -> Tensor<B, 4> {
+        let b = positions.len();
+        let k = positions.first().map_or(0, Vec::len);
+        let Some(table) = &self.relative_attention_bias else {
+            return Tensor::zeros([b, self.n_heads, k, k], device);
+        };
+        let buckets: Vec<i64> = positions
+            .iter()
+            .flat_map(|row| {
+                row.iter().flat_map(move |&q| {
+                    row.iter().map(move |&key| {
+                        relative_position_bucket(
+                            key as i64 - q as i64,
+                            self.bidirectional,
+                            self.num_buckets,
+                            self.max_distance,
+                        ) as i64
+                    })
+                })
+            })
+            .collect();
+        let idx = Tensor::<B, 2, Int>::from_data(TensorData::new(buckets, [b * k, k]), device);
+        table
+            .forward(idx)
+            .reshape([b, k, k, self.n_heads])
+            .permute([0, 3, 1, 2])
+    }
+
     /// Attention of `x` `[b, q, d]` over `kv` (`x` itself when `None`) with the additive `bias`
     /// (position bias + mask, broadcastable to `[b, heads, q, k]`). Returns the output
     /// `[b, q, d]` and the attention probabilities `[b, heads, q, k]`.
@@ -190,17 +220,44 @@ impl<B: Backend> T5Attention<B> {
         kv: Option<Tensor<B, 3>>,
         bias: Tensor<B, 4>,
     ) -> (Tensor<B, 3>, Tensor<B, 4>) {
-        let [b, q_len, _] = x.dims();
         let kv = kv.unwrap_or_else(|| x.clone());
-        let k_len = kv.dims()[1];
-        let split = |t: Tensor<B, 3>, len: usize| {
-            t.reshape([b, len, self.n_heads, self.d_kv]).swap_dims(1, 2)
-        };
-        let q = split(self.q.forward(x), q_len);
-        let k = split(self.k.forward(kv.clone()), k_len);
-        let v = split(self.v.forward(kv), k_len);
+        let q = self.project_q(x);
+        let (k, v) = self.project_kv(kv);
+        self.attend(q, k, v, bias)
+    }
+
+    /// Splits `[b, l, heads·d_kv]` into heads, `[b, heads, l, d_kv]`.
+    fn split_heads(&self, t: Tensor<B, 3>) -> Tensor<B, 4> {
+        let [b, l, _] = t.dims();
+        t.reshape([b, l, self.n_heads, self.d_kv]).swap_dims(1, 2)
+    }
+
+    /// Keys and values of `kv` `[b, l, d]`, each `[b, heads, l, d_kv]` (what a cache holds).
+    pub fn project_kv(&self, kv: Tensor<B, 3>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        (
+            self.split_heads(self.k.forward(kv.clone())),
+            self.split_heads(self.v.forward(kv)),
+        )
+    }
+
+    /// Queries of `x` `[b, q, d]`, `[b, heads, q, d_kv]`.
+    pub fn project_q(&self, x: Tensor<B, 3>) -> Tensor<B, 4> {
+        self.split_heads(self.q.forward(x))
+    }
+
+    /// Attention of projected queries over projected keys/values with the additive `bias`;
+    /// dropout (training) acts on the probabilities, which are returned as used (as
+    /// transformers' `output_attentions`).
+    pub fn attend(
+        &self,
+        q: Tensor<B, 4>,
+        k: Tensor<B, 4>,
+        v: Tensor<B, 4>,
+        bias: Tensor<B, 4>,
+    ) -> (Tensor<B, 3>, Tensor<B, 4>) {
+        let [b, _, q_len, _] = q.dims();
         let scores = q.matmul(k.swap_dims(2, 3)) + bias;
-        let probs = softmax(scores, 3);
+        let probs = self.dropout.forward(softmax(scores, 3));
         let ctx =
             probs
                 .clone()

@@ -18,7 +18,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Deserialize;
 
-use rastp::{ReducerKind, keep_count, reduce};
+use rastp::{ReducerKind, keep_count, reduce_rows};
 
 use crate::t5::{T5Attention, T5Config, additive_mask, load_rms_norm};
 use crate::weights::{Weights, linear_3d};
@@ -208,6 +208,65 @@ impl<B: Backend> TigerDecoderBlock<B> {
     }
 }
 
+/// What the encoder blocks after a reduction use as relative position bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BiasAfterCut {
+    /// None (the reference: the bias is reset to zeros, only the mask remains).
+    #[default]
+    None,
+    /// The bias of the shortened sequence's own positions `0..k`.
+    Recompute,
+    /// The bias between the kept tokens' original positions.
+    Gather,
+}
+
+/// What `keep_ratio` is a share of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeepOf {
+    /// The padded length (the reference).
+    #[default]
+    Padded,
+    /// Each sequence's real length (the paper's ρ).
+    Valid,
+}
+
+/// Keys and values a decoder keeps between generation steps: per block, the self-attention
+/// keys/values of the positions decoded so far and the cross-attention keys/values of the
+/// encoder output (computed once).
+#[derive(Clone)]
+pub struct DecoderCache<B: Backend> {
+    /// Per block: self-attention `(keys, values)`, `[n, heads, t, d_kv]`; `None` before step 0.
+    pub self_kv: Vec<Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
+    /// Per block: cross-attention `(keys, values)`, `[n, heads, l, d_kv]`.
+    pub cross_kv: Vec<(Tensor<B, 4>, Tensor<B, 4>)>,
+    /// Additive cross-attention mask `[n, 1, 1, l]`.
+    pub cross_bias: Tensor<B, 4>,
+    /// Positions decoded so far.
+    pub len: usize,
+}
+
+impl<B: Backend> DecoderCache<B> {
+    /// Keeps rows `rows` (`[n']`, indices into the current rows): beam re-ordering, or expanding
+    /// each user's row to its beams.
+    pub fn select(&self, rows: Tensor<B, 1, Int>) -> Self {
+        let pick = |t: &Tensor<B, 4>| t.clone().select(0, rows.clone());
+        DecoderCache {
+            self_kv: self
+                .self_kv
+                .iter()
+                .map(|kv| kv.as_ref().map(|(k, v)| (pick(k), pick(v))))
+                .collect(),
+            cross_kv: self
+                .cross_kv
+                .iter()
+                .map(|(k, v)| (pick(k), pick(v)))
+                .collect(),
+            cross_bias: pick(&self.cross_bias),
+            len: self.len,
+        }
+    }
+}
+
 /// Where and how the encoder drops tokens (reference: RASTP after the 2nd layer, keeping
 /// `max(1, ⌊L/3⌋)` of the padded length `L`; later layers get no position bias).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -216,8 +275,25 @@ pub struct ReducerSpec {
     pub kind: ReducerKind,
     /// Reduce after this many encoder layers (1-based: 2 = after the 2nd).
     pub after_layer: usize,
-    /// Fraction of the padded length to keep (fixed-count reducers).
+    /// Fraction of the length to keep (fixed-count reducers).
     pub keep_ratio: f64,
+    /// Position bias of the blocks after the cut.
+    pub position_bias: BiasAfterCut,
+    /// Padded or valid length as the basis of `keep_ratio`.
+    pub keep_basis: KeepOf,
+}
+
+impl ReducerSpec {
+    /// The reference's RASTP: after layer 2, a third of the padded length, no bias after the cut.
+    pub fn reference(kind: ReducerKind) -> Self {
+        ReducerSpec {
+            kind,
+            after_layer: 2,
+            keep_ratio: 1.0 / 3.0,
+            position_bias: BiasAfterCut::None,
+            keep_basis: KeepOf::Padded,
+        }
+    }
 }
 
 /// The encoder's result.
@@ -484,12 +560,33 @@ impl<B: Backend> Tiger<B> {
             if let Some(spec) =
                 reducer.filter(|s| s.after_layer == i + 1 && s.kind != ReducerKind::None)
             {
-                let r = reduce(spec.kind, x, mask, probs, keep_count(l, spec.keep_ratio));
+                let keeps: Vec<usize> = match spec.keep_basis {
+                    KeepOf::Padded => vec![keep_count(l, spec.keep_ratio); b],
+                    KeepOf::Valid => {
+                        let valid: Vec<f32> = mask
+                            .clone()
+                            .sum_dim(1)
+                            .into_data()
+                            .to_vec()
+                            .expect("f32 mask");
+                        valid
+                            .iter()
+                            .map(|&v| keep_count(v.round() as usize, spec.keep_ratio))
+                            .collect()
+                    }
+                };
+                let r = reduce_rows(spec.kind, x, mask, probs, &keeps);
                 x = r.hidden;
                 mask = r.mask;
                 kept = r.kept;
                 let k = x.dims()[1];
-                bias = Tensor::zeros([b, 1, k, k], &device) + additive_mask(mask.clone());
+                let table = &self.encoder[0].attn;
+                let position = match spec.position_bias {
+                    BiasAfterCut::None => Tensor::zeros([b, 1, k, k], &device),
+                    BiasAfterCut::Recompute => table.compute_bias(k, k, &device),
+                    BiasAfterCut::Gather => table.compute_bias_at(&r.positions, &device),
+                };
+                bias = position + additive_mask(mask.clone());
             }
         }
         Encoded {
@@ -554,6 +651,101 @@ impl<B: Backend> Tiger<B> {
             x = block.forward(x, self_bias.clone(), memory.clone(), cross_bias.clone());
         }
         self.dropout.forward(self.decoder_norm.forward(x))
+    }
+
+    /// A decoder cache over `memory` `[n, l, d]` with its 0/1 mask `[n, l]`: the cross-attention
+    /// keys and values of every block, computed once.
+    pub fn start_decoding(
+        &self,
+        memory: Tensor<B, 3>,
+        memory_mask: Tensor<B, 2>,
+    ) -> DecoderCache<B> {
+        DecoderCache {
+            self_kv: vec![None; self.decoder.len()],
+            cross_kv: self
+                .decoder
+                .iter()
+                .map(|block| block.cross_attn.project_kv(memory.clone()))
+                .collect(),
+            cross_bias: additive_mask(memory_mask),
+            len: 0,
+        }
+    }
+
+    /// The decoder input at step `cache.len`: BOS at step 0, else the embedding of the previous
+    /// level's digits `[n]` (raw digits, the level offset is added here).
+    pub fn step_input(
+        &self,
+        level: usize,
+        digits: Option<Tensor<B, 1, Int>>,
+        n: usize,
+    ) -> Tensor<B, 3> {
+        let d = self.bos.dims()[1];
+        match digits {
+            None => self.bos.val().reshape([1, 1, d]).repeat_dim(0, n),
+            Some(t) => self
+                .embedding
+                .weight
+                .val()
+                .select(0, t.add_scalar(((level - 1) * self.codes) as i64))
+                .reshape([n, 1, d]),
+        }
+    }
+
+    /// One decoding step with the cache: the new position's input `[n, 1, d]` → its final
+    /// decoder state `[n, d]`; the cache gains the position. Equal to the last row of
+    /// [`Tiger::decode_prefix`] on the whole prefix.
+    pub fn decode_step(&self, cache: &mut DecoderCache<B>, input: Tensor<B, 3>) -> Tensor<B, 2> {
+        let [n, _, d] = input.dims();
+        let device = input.device();
+        let t = cache.len;
+        let self_bias = self.decoder[0]
+            .self_attn
+            .compute_bias(t + 1, t + 1, &device)
+            .slice([
+                0..1,
+                0..self.decoder[0].self_attn.n_heads,
+                t..t + 1,
+                0..t + 1,
+            ]);
+        let mut x = self.dropout.forward(input);
+        for (i, block) in self.decoder.iter().enumerate() {
+            let normed = block.self_norm.forward(x.clone());
+            let (k_new, v_new) = block.self_attn.project_kv(normed.clone());
+            let (k, v) = match cache.self_kv[i].take() {
+                None => (k_new, v_new),
+                Some((k, v)) => (
+                    Tensor::cat(vec![k, k_new], 2),
+                    Tensor::cat(vec![v, v_new], 2),
+                ),
+            };
+            let (a, _) = block.self_attn.attend(
+                block.self_attn.project_q(normed),
+                k.clone(),
+                v.clone(),
+                self_bias.clone(),
+            );
+            cache.self_kv[i] = Some((k, v));
+            x = x + block.dropout.forward(a);
+            let (ck, cv) = cache.cross_kv[i].clone();
+            let (c, _) = block.cross_attn.attend(
+                block
+                    .cross_attn
+                    .project_q(block.cross_norm.forward(x.clone())),
+                ck,
+                cv,
+                cache.cross_bias.clone(),
+            );
+            x = x + block.dropout.forward(c);
+            x = x.clone()
+                + block
+                    .dropout
+                    .forward(block.ff.forward(block.ff_norm.forward(x)));
+        }
+        cache.len += 1;
+        self.dropout
+            .forward(self.decoder_norm.forward(x))
+            .reshape([n, d])
     }
 
     /// Logits `[n, V]` of SID level `level` from decoder states `[n, d]`.

@@ -218,6 +218,8 @@ const RASTP: gr_model::tiger::ReducerSpec = gr_model::tiger::ReducerSpec {
     kind: rastp::ReducerKind::Rastp,
     after_layer: 2,
     keep_ratio: 1.0 / 3.0,
+    position_bias: gr_model::tiger::BiasAfterCut::None,
+    keep_basis: gr_model::tiger::KeepOf::Padded,
 };
 
 fn rastp_data(f: &str) -> PathBuf {

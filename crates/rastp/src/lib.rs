@@ -56,6 +56,9 @@ pub struct Reduced<B: Backend> {
     pub mask: Tensor<B, 2>,
     /// Kept positions `[b][k]` (ascending) for selecting reducers; `None` for pooling.
     pub kept: Option<Vec<Vec<usize>>>,
+    /// The original position each output slot stands for, `[b][k]` (selection: the kept
+    /// position; pooling: the window's first position; fill slots of short rows: 0).
+    pub positions: Vec<Vec<usize>>,
 }
 
 /// RASTP importance `[b, l]`: attention received (`probs` `[b, heads, q, l]` summed over heads and
@@ -85,8 +88,14 @@ pub fn l2_score<B: Backend>(hidden: Tensor<B, 3>, mask: Tensor<B, 2>) -> Tensor<
 
 /// Top-`keep` positions of each row by score (ties: lower position first), sorted ascending.
 pub fn top_positions(scores: &[f32], rows: usize, len: usize, keep: usize) -> Vec<Vec<usize>> {
-    (0..rows)
+    top_positions_per_row(scores, len, &vec![keep; rows])
+}
+
+/// Top-`keeps[r]` positions of row `r` by score (ties: lower position first), sorted ascending.
+pub fn top_positions_per_row(scores: &[f32], len: usize, keeps: &[usize]) -> Vec<Vec<usize>> {
+    (0..keeps.len())
         .map(|r| {
+            let keep = keeps[r];
             let row = &scores[r * len..(r + 1) * len];
             let mut order: Vec<usize> = (0..len).collect();
             order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
@@ -144,10 +153,15 @@ pub fn gather_positions<B: Backend>(
     let idx2 = Tensor::<B, 2, Int>::from_data(TensorData::new(idx, [b, k]), &device);
     let idx3 = idx2.clone().reshape([b, k, 1]).repeat_dim(2, d);
     let present = Tensor::<B, 2>::from_data(TensorData::new(pad, [b, k]), &device);
+    let positions = kept
+        .iter()
+        .map(|row| (0..k).map(|j| row.get(j).copied().unwrap_or(0)).collect())
+        .collect();
     Reduced {
         hidden: hidden.gather(1, idx3),
         mask: mask.gather(1, idx2) * present,
         kept: Some(kept),
+        positions,
     }
 }
 
@@ -165,7 +179,9 @@ fn pool<B: Backend>(
     max: bool,
 ) -> Reduced<B> {
     let [b, l, d] = hidden.dims();
-    let parts: Vec<(Tensor<B, 3>, Tensor<B, 2>)> = windows(l, keep)
+    let spans = windows(l, keep);
+    let starts: Vec<usize> = spans.iter().map(|&(s, _)| s).collect();
+    let parts: Vec<(Tensor<B, 3>, Tensor<B, 2>)> = spans
         .into_iter()
         .map(|(s, e)| {
             let h = hidden.clone().slice([0..b, s..e, 0..d]);
@@ -178,6 +194,7 @@ fn pool<B: Backend>(
         hidden: Tensor::cat(hs, 1),
         mask: Tensor::cat(ms, 1),
         kept: None,
+        positions: vec![starts; b],
     }
 }
 
@@ -191,21 +208,38 @@ pub fn reduce<B: Backend>(
     probs: Tensor<B, 4>,
     keep: usize,
 ) -> Reduced<B> {
+    let b = hidden.dims()[0];
+    reduce_rows(kind, hidden, mask, probs, &vec![keep; b])
+}
+
+/// [`reduce`] with a keep count per sequence (`keeps[r]`, e.g. a share of each sequence's real
+/// length). Selecting reducers pad shorter rows with masked slots to the longest; pooling, which
+/// works on the padded layout, uses the largest count for every row.
+pub fn reduce_rows<B: Backend>(
+    kind: ReducerKind,
+    hidden: Tensor<B, 3>,
+    mask: Tensor<B, 2>,
+    probs: Tensor<B, 4>,
+    keeps: &[usize],
+) -> Reduced<B> {
     let [b, l, _] = hidden.dims();
+    assert_eq!(keeps.len(), b, "one keep count per sequence");
+    let keep = keeps.iter().copied().max().unwrap_or(1).clamp(1, l);
     let host = |t: Tensor<B, 2>| t.into_data().to_vec::<f32>().expect("f32 scores");
     match kind {
         ReducerKind::None => Reduced {
             hidden,
             mask,
             kept: Some(vec![(0..l).collect(); b]),
+            positions: vec![(0..l).collect(); b],
         },
         ReducerKind::Rastp => {
             let scores = host(rastp_importance(probs, hidden.clone(), mask.clone()));
-            gather_positions(hidden, mask, top_positions(&scores, b, l, keep))
+            gather_positions(hidden, mask, top_positions_per_row(&scores, l, keeps))
         }
         ReducerKind::L2 => {
             let scores = host(l2_score(hidden.clone(), mask.clone()));
-            gather_positions(hidden, mask, top_positions(&scores, b, l, keep))
+            gather_positions(hidden, mask, top_positions_per_row(&scores, l, keeps))
         }
         ReducerKind::RastpAdaptive { mass } => {
             let scores = host(rastp_importance(probs, hidden.clone(), mask.clone()));
@@ -280,6 +314,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn per_row_keep_counts_pad_short_rows_with_masked_slots() {
+        let (h, m, p) = inputs(2, 9, 3, &[9, 6]);
+        let r = reduce_rows(ReducerKind::Rastp, h, m, p, &[3, 2]);
+        let kept = r.kept.unwrap();
+        assert_eq!((kept[0].len(), kept[1].len()), (3, 2));
+        assert_eq!(r.hidden.dims(), [2, 3, 3]);
+        let mask: Vec<f32> = r.mask.into_data().to_vec().unwrap();
+        assert_eq!(mask, vec![1.0, 1.0, 1.0, 1.0, 1.0, 0.0]);
+        assert!(kept[1].iter().all(|&i| i < 6));
+        assert_eq!(r.positions[1][..2], kept[1][..]);
     }
 
     #[test]
