@@ -4,5 +4,6 @@
 pub mod backend;
 pub mod bench;
 pub mod pipeline;
+pub mod plots;
 pub mod stages;
 pub mod workspace;

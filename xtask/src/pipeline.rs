@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use artifacts::config::ReducerName;
 use artifacts::manifest::{Fingerprint, Manifest};
 use artifacts::{ArtifactWriter, Config};
 
@@ -90,12 +91,20 @@ pub fn run(
         .iter()
         .map(|s| (s.name, s.stage.as_ref().is_some_and(|st| st.per_seed())))
         .collect();
-    let artifact_dir = |stage: &str, seed: Option<u64>| match seed {
-        Some(s) if per_seed.get(stage).copied().unwrap_or(false) => {
-            run_dir.join(stage).join(format!("seed-{s}"))
-        }
+    let is_per_seed = |stage: &str| per_seed.get(stage).copied().unwrap_or(false);
+    let artifact_dir = |stage: &str, key: Option<&RunKey>| match key {
+        Some(k) if is_per_seed(stage) => k.dir(&run_dir.join(stage)),
         _ => run_dir.join(stage),
     };
+    let mut variants = config.run.variants.clone();
+    variants.dedup();
+    if variants.is_empty() {
+        bail!("run.variants is empty: name at least one reducer (e.g. [\"none\", \"rastp\"])");
+    }
+    let keys: Vec<RunKey> = variants
+        .iter()
+        .flat_map(|&variant| opts.seeds.iter().map(move |&seed| RunKey { variant, seed }))
+        .collect();
 
     let mut reports = Vec::new();
     let mut missing: BTreeMap<&str, ()> = BTreeMap::new();
@@ -116,35 +125,52 @@ pub fn run(
             ));
             continue;
         }
-        let seeds: Vec<Option<u64>> = if stage.per_seed() {
-            opts.seeds.iter().copied().map(Some).collect()
+        let stage_keys: Vec<Option<&RunKey>> = if stage.per_seed() {
+            keys.iter().map(Some).collect()
         } else {
             vec![None]
         };
-        for seed in seeds {
-            let dir = artifact_dir(slot.name, seed);
-            let upstream: BTreeMap<String, PathBuf> = stage
-                .upstream()
-                .iter()
-                .map(|u| (u.to_string(), artifact_dir(u, seed)))
-                .collect();
+        for key in stage_keys {
+            let dir = artifact_dir(slot.name, key);
+            let mut upstream = BTreeMap::new();
+            for &u in stage.upstream() {
+                if is_per_seed(u) && key.is_none() {
+                    // A stage that runs once reads every run of a per-seed stage.
+                    for k in &keys {
+                        upstream.insert(format!("{u}:{}", k.label()), artifact_dir(u, Some(k)));
+                    }
+                } else {
+                    upstream.insert(u.to_string(), artifact_dir(u, key));
+                }
+            }
+            let variant_config;
+            let config = match key {
+                Some(k) => {
+                    variant_config = config.for_variant(k.variant);
+                    &variant_config
+                }
+                None => config,
+            };
             let ctx = StageContext {
                 workspace,
                 dataset,
                 config,
-                seed,
+                seed: key.map(|k| k.seed),
+                variant: key.map(|k| k.variant),
                 upstream,
+                work_dir: work_dir(&dir),
+                run_hash: String::new(),
             };
-            let status = run_stage(stage.as_ref(), &ctx, &dir, opts.force)
+            let status = run_stage(stage.as_ref(), ctx, &dir, opts.force)
                 .with_context(|| format!("stage `{}` failed", slot.name))?;
             let (status, secs) = status;
-            let label = seed.map(|s| format!(" (seed {s})")).unwrap_or_default();
+            let label = key.map(|k| format!(" ({})", k.label())).unwrap_or_default();
             eprintln!(
                 "[{}{label}] {status} ({secs:.1} s) -> {}",
                 slot.name,
                 dir.display()
             );
-            reports.push(report(slot, seed, status, secs, Some(dir)));
+            reports.push(report(slot, key.map(|k| k.seed), status, secs, Some(dir)));
         }
     }
     Ok(reports)
@@ -167,18 +193,51 @@ fn report(
     }
 }
 
+/// One run of the per-seed stages: a reducer variant and a seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunKey {
+    /// The reducer (`reducer.kind`) of this run.
+    pub variant: ReducerName,
+    /// The seed.
+    pub seed: u64,
+}
+
+impl RunKey {
+    /// `<variant>/seed-<seed>` under a stage's directory.
+    pub fn dir(&self, stage_dir: &Path) -> PathBuf {
+        stage_dir
+            .join(self.variant.to_string())
+            .join(format!("seed-{}", self.seed))
+    }
+
+    /// `<variant>/seed-<seed>`.
+    pub fn label(&self) -> String {
+        format!("{}/seed-{}", self.variant, self.seed)
+    }
+}
+
+/// Where a stage keeps state between attempts (checkpoints): beside its artifact directory.
+pub fn work_dir(artifact_dir: &Path) -> PathBuf {
+    let name = artifact_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    artifact_dir.with_file_name(format!("{name}.work"))
+}
+
 /// Runs one stage unless its artifact is current. Returns the status and the wall time.
 fn run_stage(
     stage: &dyn Stage,
-    ctx: &StageContext,
-    dir: &std::path::Path,
+    mut ctx: StageContext,
+    dir: &Path,
     force: bool,
 ) -> Result<(Status, f64)> {
     let started = Instant::now();
     let mut inputs = BTreeMap::new();
     for (name, up_dir) in &ctx.upstream {
         let manifest = Manifest::require(up_dir, name)?;
-        let hash = match stage.upstream_files(name, ctx.config) {
+        let base = name.split(':').next().unwrap_or(name);
+        let hash = match stage.upstream_files(base, ctx.config) {
             None => manifest.content_hash,
             Some(files) => {
                 let mut read = BTreeMap::new();
@@ -193,7 +252,7 @@ fn run_stage(
         };
         inputs.insert(format!("stage:{name}"), hash);
     }
-    for (name, path) in stage.external_inputs(ctx)? {
+    for (name, path) in stage.external_inputs(&ctx)? {
         inputs.insert(
             format!("file:{name}"),
             artifacts::hashing::hash_file(&path)?,
@@ -212,12 +271,20 @@ fn run_stage(
     if current && !force {
         return Ok((Status::UpToDate, started.elapsed().as_secs_f64()));
     }
+    ctx.run_hash = artifacts::hashing::hash_json(&fingerprint);
     let mut writer = ArtifactWriter::create(dir, fingerprint)?;
     if let Some(seed) = ctx.seed {
         writer.detail("seed", seed);
     }
-    stage.run(ctx, &mut writer)?;
+    if let Some(variant) = ctx.variant {
+        writer.detail("variant", variant.to_string());
+    }
+    stage.run(&ctx, &mut writer)?;
     writer.commit(&format!("{} {}", stage.name(), env!("CARGO_PKG_VERSION")))?;
+    if ctx.work_dir.exists() {
+        std::fs::remove_dir_all(&ctx.work_dir)
+            .with_context(|| format!("cannot remove {}", ctx.work_dir.display()))?;
+    }
     Ok((Status::Ran, started.elapsed().as_secs_f64()))
 }
 
@@ -363,6 +430,7 @@ mod tests {
         let counts: [Rc<Cell<usize>>; 3] = Default::default();
         let slots = slots(&counts);
         let mut cfg = Config::default();
+        cfg.run.variants = vec![ReducerName::None];
         let r = run(&ws, "t", &cfg, &slots, &opts(None, &[1, 2])).unwrap();
         let statuses: Vec<_> = r.iter().map(|r| r.status.clone()).collect();
         assert_eq!(
@@ -375,7 +443,11 @@ mod tests {
                 Status::NotAvailable
             ]
         );
-        assert!(tmp.path().join("runs/t/c/seed-2/manifest.json").exists());
+        assert!(
+            tmp.path()
+                .join("runs/t/c/none/seed-2/manifest.json")
+                .exists()
+        );
 
         let r = run(&ws, "t", &cfg, &slots, &opts(None, &[1, 2])).unwrap();
         assert!(r[..4].iter().all(|r| r.status == Status::UpToDate));
@@ -410,6 +482,16 @@ mod tests {
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].status, Status::Ran);
         assert!(table(&r).contains("ran"));
+
+        // Two variants: the per-seed stage runs once per (variant, seed), in its own directory.
+        cfg.run.variants = vec![ReducerName::None, ReducerName::Rastp];
+        let r = run(&ws, "t", &cfg, &slots, &opts(Some("c"), &[1])).unwrap();
+        assert_eq!(r.len(), 4);
+        assert!(
+            tmp.path()
+                .join("runs/t/c/rastp/seed-1/manifest.json")
+                .exists()
+        );
     }
 
     #[test]

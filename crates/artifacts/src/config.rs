@@ -317,11 +317,26 @@ impl Default for QuantizerConfig {
 pub struct RunConfig {
     /// Seeds for the per-seed stages (training, evaluation); `--seeds` overrides.
     pub seeds: Vec<u64>,
+    /// Reducers trained and evaluated side by side (each overrides `reducer.kind`; the rest of
+    /// `[reducer]` applies to all). The default compares TIGER with RASTP, as the paper's Table 2.
+    pub variants: Vec<ReducerName>,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { seeds: vec![42] }
+        RunConfig {
+            seeds: vec![42],
+            variants: vec![ReducerName::None, ReducerName::Rastp],
+        }
+    }
+}
+
+impl Config {
+    /// The configuration of one variant: `reducer.kind` set to `variant`.
+    pub fn for_variant(&self, variant: ReducerName) -> Config {
+        let mut c = self.clone();
+        c.reducer.kind = variant;
+        c
     }
 }
 

@@ -7,8 +7,8 @@
 //!   offsets, SEP and BOS vectors, MLP feed-forward, one head per level, summed per-level loss),
 //!   forward and gradients parity-tested against the reference replica;
 //! * [`generate`]: batched beam search as the reference (probabilities multiplied, fixed steps);
-//! * [`weights`]: Hugging Face safetensors checkpoints into burn modules, with shape checks.
-//!
+//! * [`weights`]: Hugging Face safetensors checkpoints into burn modules, with shape checks;
+//! * [`input`]: the catalogue's SIDs and right-padded history batches (fixed or dynamic);
 //! * [`export`]: burn records (checkpoints) and safetensors export under the reference's names.
 //!
 //! Token reducers from the `rastp` crate plug into the encoder (`Tiger::encode_with`, with the
@@ -17,6 +17,7 @@
 
 pub mod export;
 pub mod generate;
+pub mod input;
 pub mod t5;
 pub mod tiger;
 pub mod weights;

@@ -6,7 +6,10 @@
 
 pub mod data;
 pub mod embed;
+pub mod eval;
+pub mod report;
 pub mod sids;
+pub mod train;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,8 +29,16 @@ pub struct StageContext<'a> {
     pub config: &'a Config,
     /// The seed, for per-seed stages.
     pub seed: Option<u64>,
-    /// Upstream stage name → its artifact directory.
+    /// The reducer variant, for per-seed stages (`config.reducer.kind` is set to it).
+    pub variant: Option<artifacts::config::ReducerName>,
+    /// Upstream stage name → its artifact directory. A stage that runs once and reads a
+    /// per-seed stage gets every run of it, as `<stage>:<variant>/seed-<n>`.
     pub upstream: BTreeMap<String, PathBuf>,
+    /// A directory for state that must survive a crash (checkpoints); removed after the
+    /// artifact is committed.
+    pub work_dir: PathBuf,
+    /// Hash of the stage's fingerprint (configuration and inputs) for this run.
+    pub run_hash: String,
 }
 
 /// One step of the pipeline.
@@ -49,7 +60,7 @@ pub trait Stage {
     fn external_inputs(&self, _ctx: &StageContext) -> Result<BTreeMap<String, PathBuf>> {
         Ok(BTreeMap::new())
     }
-    /// True when the stage runs once per seed (`<stage>/seed-<n>/`).
+    /// True when the stage runs once per reducer variant and seed (`<stage>/<variant>/seed-<n>/`).
     fn per_seed(&self) -> bool {
         false
     }
@@ -88,17 +99,17 @@ pub fn registry() -> Vec<Slot> {
         Slot {
             name: "train",
             about: "train the TIGER model (with the token reducer)",
-            stage: None,
+            stage: Some(Box::new(train::TrainStage)),
         },
         Slot {
             name: "eval",
             about: "Recall/NDCG on the test split",
-            stage: None,
+            stage: Some(Box::new(eval::EvalStage)),
         },
         Slot {
             name: "report",
             about: "Table-2 report and plots",
-            stage: None,
+            stage: Some(Box::new(report::ReportStage)),
         },
     ]
 }
