@@ -215,6 +215,97 @@ pub fn train_step_variants() -> Vec<(&'static str, Option<gr_model::tiger::Reduc
     ]
 }
 
+/// How the batch of a train-step variant is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepInput {
+    /// Synthetic windows of 30 real items each (150 positions), as the PyTorch reference bench.
+    Synthetic,
+    /// One micro-batch of the dataset's real training windows, padded to 150 positions.
+    RealFixed,
+    /// The same real windows padded to the longest one (dynamic padding).
+    RealDynamic,
+    /// The same real windows sorted by length, in chunks of 16, each padded to its longest.
+    RealSorted,
+}
+
+/// The real-window rows: (input, reducer name, keep basis valid?).
+pub fn real_step_variants() -> Vec<(StepInput, &'static str, bool)> {
+    vec![
+        (StepInput::RealFixed, "none", false),
+        (StepInput::RealFixed, "rastp@2", false),
+        (StepInput::RealDynamic, "none", false),
+        (StepInput::RealDynamic, "rastp@2", false),
+        (StepInput::RealDynamic, "rastp@2", true),
+        (StepInput::RealSorted, "none", false),
+        (StepInput::RealSorted, "rastp@2", false),
+    ]
+}
+
+/// A variant's name on the command line: `[real-fixed:|real-dynamic:|real-sorted:]<reducer>[+valid]`.
+pub fn step_variant_name(input: StepInput, reducer: &str, valid: bool) -> String {
+    let prefix = match input {
+        StepInput::Synthetic => "",
+        StepInput::RealFixed => "real-fixed:",
+        StepInput::RealDynamic => "real-dynamic:",
+        StepInput::RealSorted => "real-sorted:",
+    };
+    format!("{prefix}{reducer}{}", if valid { "+valid" } else { "" })
+}
+
+fn parse_step_variant(name: &str) -> Result<(StepInput, Option<gr_model::tiger::ReducerSpec>)> {
+    let (input, rest) = match name.split_once(':') {
+        Some(("real-fixed", r)) => (StepInput::RealFixed, r),
+        Some(("real-dynamic", r)) => (StepInput::RealDynamic, r),
+        Some(("real-sorted", r)) => (StepInput::RealSorted, r),
+        Some((other, _)) => anyhow::bail!("unknown input `{other}`"),
+        None => (StepInput::Synthetic, name),
+    };
+    let (reducer, valid) = match rest.strip_suffix("+valid") {
+        Some(r) => (r, true),
+        None => (rest, false),
+    };
+    let mut spec = train_step_variants()
+        .into_iter()
+        .find(|(n, _)| *n == reducer)
+        .map(|(_, s)| s)
+        .ok_or_else(|| anyhow::anyhow!("unknown variant `{reducer}`"))?;
+    if let (Some(s), true) = (spec.as_mut(), valid) {
+        s.keep_basis = gr_model::tiger::KeepOf::Valid;
+    }
+    Ok((input, spec))
+}
+
+/// One micro-batch of real training windows (the reference's expansion and subsampling).
+pub fn real_windows(
+    ws: &Workspace,
+    dataset: &str,
+    windows: usize,
+) -> Result<(Vec<trainer::windows::Example>, gr_model::input::SidTable)> {
+    use anyhow::Context;
+    let run = ws.run_dir(dataset);
+    let data = artifacts::dataset::Dataset::read(&run.join("data")).with_context(|| {
+        format!("real-window rows need `cargo xtask pipeline {dataset} --until sids` first")
+    })?;
+    let sids = artifacts::sids::SemanticIds::read(&run.join("sids"))?;
+    let table = gr_model::input::SidTable::new(&sids.codes, sids.codebook_size)?;
+    let sampler = trainer::WindowSampler::new(
+        trainer::TrainUsers::new(&data.split.train),
+        42,
+        32,
+        windows,
+        artifacts::config::WindowSampling::Replacement,
+        29,
+    );
+    let mut batch = Vec::new();
+    let mut index = 0;
+    while batch.len() < windows {
+        batch.extend(sampler.batch(index));
+        index += 1;
+    }
+    batch.truncate(windows);
+    Ok((batch, table))
+}
+
 /// One variant's timing: median seconds per step and the process's peak RSS.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct StepTiming {
@@ -234,6 +325,8 @@ pub struct StepTiming {
 /// the reference model on one fixed synthetic batch of `batch` windows × 30 items (150 encoder
 /// positions, all real), for one variant, in this process.
 pub fn train_step_one(
+    ws: &Workspace,
+    dataset: &str,
     variant: &str,
     batch: usize,
     warmup: usize,
@@ -246,11 +339,7 @@ pub fn train_step_one(
     use rand::{Rng, SeedableRng};
     type A = backend::TrainBackend;
 
-    let spec = train_step_variants()
-        .into_iter()
-        .find(|(name, _)| *name == variant)
-        .map(|(_, s)| s)
-        .ok_or_else(|| anyhow::anyhow!("unknown variant `{variant}`"))?;
+    let (input, spec) = parse_step_variant(variant)?;
     let device = backend::device();
     <A as burn::tensor::backend::Backend>::seed(&device, 42);
     let cfg = TigerConfig::reference();
@@ -272,20 +361,59 @@ pub fn train_step_one(
     let targets =
         Tensor::<A, 2, Int>::from_data(TensorData::new(targets, [batch, levels]), &device);
     let item_mask = Tensor::<A, 2>::ones([batch, items], &device);
+    // Chunks of (sids, mask, targets, share of the batch).
+    type Chunk = (Tensor<A, 3, Int>, Tensor<A, 2>, Tensor<A, 2, Int>, f64);
+    let chunks: Vec<Chunk> = match input {
+        StepInput::Synthetic => vec![(sids, item_mask, targets, 1.0)],
+        real => {
+            let (mut windows, table) = real_windows(ws, dataset, batch)?;
+            let (slots, chunk) = match real {
+                StepInput::RealFixed => (Some(30), batch),
+                StepInput::RealDynamic => (None, batch),
+                _ => {
+                    windows.sort_by_key(|w| w.history.len());
+                    (None, 16)
+                }
+            };
+            windows
+                .chunks(chunk)
+                .map(|part| {
+                    let h: Vec<&[u32]> = part.iter().map(|w| w.history.as_slice()).collect();
+                    let t: Vec<u32> = part.iter().map(|w| w.target).collect();
+                    let b = gr_model::input::HistoryBatch::<A>::new(
+                        &h,
+                        Some(&t),
+                        &table,
+                        slots,
+                        &device,
+                    );
+                    (
+                        b.sids,
+                        b.item_mask,
+                        b.targets.expect("targets"),
+                        part.len() as f64 / batch as f64,
+                    )
+                })
+                .collect()
+        }
+    };
 
     let mut steps_s = Vec::new();
     let mut losses = Vec::new();
     for step in 0..warmup + steps {
         let started = Instant::now();
-        let (embeds, mask) = model.embed_history(sids.clone(), item_mask.clone());
-        let encoded = model.encode_with(embeds, mask, spec.as_ref());
-        let logits = model.logits(model.decode(&encoded, targets.clone()));
-        let loss = model.loss(logits, targets.clone());
-        losses.push(burn::tensor::ElementConversion::elem::<f32>(
-            loss.clone().into_scalar(),
-        ));
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(1e-3, model, grads);
+        let mut accumulator = burn::optim::GradientsAccumulator::<Tiger<A>>::new();
+        let mut step_loss = 0.0;
+        for (sids, item_mask, targets, share) in &chunks {
+            let (embeds, mask) = model.embed_history(sids.clone(), item_mask.clone());
+            let encoded = model.encode_with(embeds, mask, spec.as_ref());
+            let logits = model.logits(model.decode(&encoded, targets.clone()));
+            let loss = model.loss(logits, targets.clone()).mul_scalar(*share);
+            step_loss += burn::tensor::ElementConversion::elem::<f32>(loss.clone().into_scalar());
+            accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
+        }
+        losses.push(step_loss);
+        model = optim.step(1e-3, model, accumulator.grads());
         if step >= warmup {
             steps_s.push(started.elapsed().as_secs_f64());
         }
@@ -313,9 +441,108 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Runs every variant in its own process (so peak memory is per variant) and prints the table.
-pub fn train_step(batch: usize, warmup: usize, steps: usize) -> Result<()> {
-    let exe = std::env::current_exe()?;
+fn run_step_variant(
+    dataset: &str,
+    variant: &str,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+) -> Result<StepTiming> {
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "bench",
+            "train-step",
+            dataset,
+            "--only",
+            variant,
+            "--batch",
+            &batch.to_string(),
+            "--warmup",
+            &warmup.to_string(),
+            "--steps",
+            &steps.to_string(),
+        ])
+        .output()?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "variant {variant} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(serde_json::from_str(
+        String::from_utf8_lossy(&out.stdout).trim(),
+    )?)
+}
+
+/// Runs every variant in its own process (so peak memory is per variant) and prints the tables.
+pub fn train_step(
+    ws: &Workspace,
+    dataset: &str,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+) -> Result<()> {
+    train_step_synthetic(dataset, batch, warmup, steps)?;
+    if !ws.run_dir(dataset).join("sids/manifest.json").exists() {
+        println!(
+            "\n(real-window rows skipped: run `cargo xtask pipeline {dataset} --until sids` first)"
+        );
+        return Ok(());
+    }
+    let (windows, _) = real_windows(ws, dataset, batch)?;
+    let lens: Vec<usize> = windows.iter().map(|w| w.history.len()).collect();
+    let mean = lens.iter().sum::<usize>() as f64 / lens.len() as f64;
+    println!(
+        "\nReal {dataset} training windows (one micro-batch of {batch}: 32 users' windows subsampled as the reference; mean history {mean:.1} items = {:.1} positions, longest {} items):",
+        mean * 5.0,
+        lens.iter().max().unwrap_or(&0)
+    );
+    println!(
+        "| input | variant | median s/step | windows/s | saving vs none (same input) | saving vs fixed none | peak RSS MB |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut fixed_none = None;
+    let mut none_by_input = std::collections::HashMap::new();
+    for (input, reducer, valid) in real_step_variants() {
+        let name = step_variant_name(input, reducer, valid);
+        let t = run_step_variant(dataset, &name, batch, warmup, steps)?;
+        if reducer == "none" {
+            none_by_input.insert(format!("{input:?}"), t.median_s);
+        }
+        let base = *fixed_none.get_or_insert(t.median_s);
+        let same = none_by_input
+            .get(&format!("{input:?}"))
+            .copied()
+            .unwrap_or(t.median_s);
+        let input_name = match input {
+            StepInput::RealFixed => "fixed 150",
+            StepInput::RealDynamic => "dynamic (batch max)",
+            StepInput::RealSorted => "dynamic, sorted chunks of 16",
+            StepInput::Synthetic => "synthetic",
+        };
+        let label = if valid {
+            format!("{reducer} (keep ⅓ of valid)")
+        } else {
+            reducer.to_string()
+        };
+        println!(
+            "| {input_name} | {label} | {:.2} | {:.1} | {} | {:.1}% | {:.0} |",
+            t.median_s,
+            batch as f64 / t.median_s,
+            if reducer == "none" {
+                "-".to_string()
+            } else {
+                format!("{:.1}%", 100.0 * (1.0 - t.median_s / same))
+            },
+            100.0 * (1.0 - t.median_s / base),
+            t.peak_rss_mb
+        );
+    }
+    Ok(())
+}
+
+/// The synthetic 150-position rows, beside PyTorch's.
+fn train_step_synthetic(dataset: &str, batch: usize, warmup: usize, steps: usize) -> Result<()> {
     println!(
         "bench train-step: reference TIGER (4+4 layers, d 128, 6x64 heads, d_ff 1024, dropout 0.15), batch {batch} x 150 positions, Adam; backend {}; {warmup} warm-up + {steps} timed steps",
         backend::name()
@@ -326,27 +553,7 @@ pub fn train_step(batch: usize, warmup: usize, steps: usize) -> Result<()> {
     println!("|---|---|---|---|---|---|---|---|");
     let mut none_s = None;
     for (variant, _) in train_step_variants() {
-        let out = std::process::Command::new(&exe)
-            .args([
-                "bench",
-                "train-step",
-                "--only",
-                variant,
-                "--batch",
-                &batch.to_string(),
-                "--warmup",
-                &warmup.to_string(),
-                "--steps",
-                &steps.to_string(),
-            ])
-            .output()?;
-        if !out.status.success() {
-            anyhow::bail!(
-                "variant {variant} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let t: StepTiming = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim())?;
+        let t = run_step_variant(dataset, variant, batch, warmup, steps)?;
         let base = *none_s.get_or_insert(t.median_s);
         let torch = PYTORCH_STEP_S
             .iter()
@@ -373,6 +580,120 @@ pub fn train_step(batch: usize, warmup: usize, steps: usize) -> Result<()> {
                 .map(|l| format!("{l:.2}"))
                 .collect::<Vec<_>>()
         );
+    }
+    Ok(())
+}
+
+/// PyTorch 2.15, 2 threads, this machine type: beam search (width 10, KV cache) of the reference
+/// model over 256 users with 30-item histories (150 positions), users/s
+/// (`shared/bench/RESULTS-peer-tiger-torch.md`, quiet re-run).
+pub const PYTORCH_BEAM_USERS_PER_S: [(&str, f64); 2] = [("none", 30.8), ("rastp@2", 54.5)];
+
+/// Beam-search throughput of the reference model (untrained; speed does not depend on the
+/// weights): synthetic full histories as PyTorch's bench, then the dataset's real test
+/// histories with fixed and dynamic padding, unconstrained and trie-constrained.
+pub fn generate(ws: &Workspace, dataset: &str, users: usize, batch: usize) -> Result<()> {
+    use burn::tensor::{Int, Tensor, TensorData};
+    use evaluator::{Catalogue, EvalSettings, recommend};
+    use gr_model::input::SidTable;
+    use gr_model::tiger::{ReducerSpec, Tiger, TigerConfig};
+    use rand::{Rng, SeedableRng};
+    use rastp::ReducerKind;
+    type B = backend::Backend;
+
+    let device = backend::device();
+    <B as burn::tensor::backend::Backend>::seed(&device, 42);
+    let cfg = TigerConfig::reference();
+    let model = Tiger::<B>::new(&cfg, &device);
+    let reducers = [
+        ("none", None),
+        ("rastp@2", Some(ReducerSpec::reference(ReducerKind::Rastp))),
+    ];
+    println!(
+        "bench generate: reference TIGER, beam width 10, 4 levels, KV cache; backend {}; batches of {batch} users",
+        backend::name()
+    );
+    println!(
+        "| histories | padding | decoding | variant | users | seconds | users/s | PyTorch users/s (same CPU) | ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+
+    // Synthetic: every user 30 real items (150 positions), as the PyTorch bench.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let n = batch.min(users.max(1));
+    let sids: Vec<i64> = (0..n * 30 * 4).map(|_| rng.random_range(0..256)).collect();
+    let sids = Tensor::<B, 3, Int>::from_data(TensorData::new(sids, [n, 30, 4]), &device);
+    let mask = Tensor::<B, 2>::ones([n, 30], &device);
+    for (name, spec) in &reducers {
+        // One warm-up, then the median of two runs.
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let started = Instant::now();
+            let (embeds, m) = model.embed_history(sids.clone(), mask.clone());
+            let encoded = model.encode_with(embeds, m, spec.as_ref());
+            let _ = gr_model::generate::beam_search(&model, &encoded, 10);
+            times.push(started.elapsed().as_secs_f64());
+        }
+        let mut t = times[1..].to_vec();
+        t.sort_by(f64::total_cmp);
+        let secs = t[0];
+        let torch = PYTORCH_BEAM_USERS_PER_S
+            .iter()
+            .find(|(v, _)| v == name)
+            .map(|(_, s)| *s);
+        println!(
+            "| synthetic, 30 items | fixed 150 | free | {name} | {n} | {secs:.2} | {:.1} | {} | {} |",
+            n as f64 / secs,
+            torch.map_or("-".into(), |s| format!("{s:.1}")),
+            torch.map_or("-".into(), |s| format!("{:.2}x", (n as f64 / secs) / s))
+        );
+    }
+
+    let run = ws.run_dir(dataset);
+    let Ok(data) = artifacts::dataset::Dataset::read(&run.join("data")) else {
+        println!(
+            "\n(real-history rows skipped: run `cargo xtask pipeline {dataset} --until sids` first)"
+        );
+        return Ok(());
+    };
+    let sid_art = artifacts::sids::SemanticIds::read(&run.join("sids"))?;
+    let catalogue = Catalogue::new(SidTable::new(&sid_art.codes, sid_art.codebook_size)?)?;
+    let test = trainer::train::subsample(&data.split.test, users, 0);
+    let mean = test.iter().map(|u| u.history.len()).sum::<usize>() as f64 / test.len() as f64;
+    let mut order: Vec<usize> = (0..test.len()).collect();
+    order.sort_by_key(|&u| test[u].history.len());
+    for (padding, slots) in [("fixed 150", Some(30)), ("dynamic", None)] {
+        for constrained in [false, true] {
+            for (name, spec) in &reducers {
+                let settings = EvalSettings {
+                    beam_width: 10,
+                    constrained,
+                    batch_users: batch,
+                    ks: vec![5, 10],
+                    slots,
+                    reducer: *spec,
+                    with_loss: false,
+                };
+                let started = Instant::now();
+                let mut invalid = 0usize;
+                for chunk in order.chunks(batch) {
+                    let h: Vec<&[u32]> =
+                        chunk.iter().map(|&u| test[u].history.as_slice()).collect();
+                    invalid += recommend(&model, &h, &catalogue, &settings, &device)
+                        .iter()
+                        .map(|r| r.items.iter().filter(|i| i.is_none()).count())
+                        .sum::<usize>();
+                }
+                let secs = started.elapsed().as_secs_f64();
+                println!(
+                    "| {dataset} test, mean {mean:.1} items | {padding} | {} | {name} | {} | {secs:.2} | {:.1} | - | ({:.0}% invalid SIDs) |",
+                    if constrained { "trie" } else { "free" },
+                    test.len(),
+                    test.len() as f64 / secs,
+                    100.0 * invalid as f64 / (test.len() * 10) as f64
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -5,5 +5,6 @@ pub mod backend;
 pub mod bench;
 pub mod pipeline;
 pub mod plots;
+pub mod recommend;
 pub mod stages;
 pub mod workspace;

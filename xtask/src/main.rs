@@ -69,6 +69,26 @@ enum Command {
     },
     /// Show the compiled-in backend and check that it computes correctly here.
     Info,
+    /// Top-K items for a user (or a history of ASINs) from the trained model.
+    Recommend {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// User id as in the data files (P5: 1, 2, …).
+        #[arg(long, conflicts_with = "history", required_unless_present = "history")]
+        user: Option<String>,
+        /// A history of ASINs, oldest first, comma-separated.
+        #[arg(long, value_delimiter = ',', value_name = "ASIN,ASIN,…")]
+        history: Vec<String>,
+        /// Which trained variant (default: the first of run.variants that is trained).
+        #[arg(long)]
+        variant: Option<String>,
+        /// Seed of the trained model.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// How many items.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -87,6 +107,9 @@ enum SidsCommand {
 enum BenchCommand {
     /// Full training steps of the reference model, with and without token reducers.
     TrainStep {
+        /// Dataset whose real training windows give the second table (needs its `sids` artifact).
+        #[arg(default_value = "beauty")]
+        dataset: String,
         /// Windows per micro-batch.
         #[arg(long, default_value_t = 64)]
         batch: usize,
@@ -99,6 +122,19 @@ enum BenchCommand {
         /// Run only this variant in this process and print its timing as JSON (used internally).
         #[arg(long, hide = true)]
         only: Option<String>,
+    },
+    /// Beam-search users/s: synthetic full histories (beside PyTorch) and real test histories
+    /// with fixed/dynamic padding, unconstrained/trie-constrained, without/with RASTP.
+    Generate {
+        /// Dataset whose test histories give the real rows (needs its `sids` artifact).
+        #[arg(default_value = "beauty")]
+        dataset: String,
+        /// Real test users timed per configuration (a fixed subsample).
+        #[arg(long, default_value_t = 1024)]
+        users: usize,
+        /// Users per beam-search batch.
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
     },
     /// Residual k-means time and inertia on a dataset's embeddings, against scikit-learn.
     Quantize {
@@ -333,6 +369,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench {
             command:
                 BenchCommand::TrainStep {
+                    dataset,
                     batch,
                     warmup,
                     steps,
@@ -340,11 +377,20 @@ fn run(cli: Cli) -> Result<()> {
                 },
         } => match only {
             Some(variant) => {
-                let t = xtask::bench::train_step_one(&variant, batch, warmup, steps)?;
+                let t =
+                    xtask::bench::train_step_one(&ws, &dataset, &variant, batch, warmup, steps)?;
                 println!("{}", serde_json::to_string(&t)?);
             }
-            None => xtask::bench::train_step(batch, warmup, steps)?,
+            None => xtask::bench::train_step(&ws, &dataset, batch, warmup, steps)?,
         },
+        Command::Bench {
+            command:
+                BenchCommand::Generate {
+                    dataset,
+                    users,
+                    batch,
+                },
+        } => xtask::bench::generate(&ws, &dataset, users, batch)?,
         Command::Bench {
             command: BenchCommand::Quantize { dataset },
         } => {
@@ -385,6 +431,50 @@ fn run(cli: Cli) -> Result<()> {
                 .count();
             println!("  items sharing the k-means code: {same_prefix}");
             println!("  text: {}", template.render(record));
+        }
+        Command::Recommend {
+            config,
+            user,
+            history,
+            variant,
+            seed,
+            top,
+        } => {
+            let cfg = config.resolve(&ws)?;
+            ws.check_dataset(&config.dataset)?;
+            let variant = variant
+                .map(|v| {
+                    artifacts::Config::from_toml_str(&format!("[reducer]\nkind = \"{v}\""))
+                        .map(|c| c.reducer.kind)
+                        .with_context(|| format!("unknown variant `{v}`"))
+                })
+                .transpose()?;
+            let who = match user {
+                Some(u) => xtask::recommend::Who::User(u),
+                None => xtask::recommend::Who::History(history),
+            };
+            let started = std::time::Instant::now();
+            let (variant, hist, recs) =
+                xtask::recommend::run(&ws, &config.dataset, &cfg, &who, variant, seed, top)?;
+            println!(
+                "top {} for a history of {} items ({variant}, seed {seed}; {:.2} s) — * = already in the history",
+                recs.len(),
+                hist.len(),
+                started.elapsed().as_secs_f64()
+            );
+            for r in recs {
+                let sid: Vec<String> = r.sid.iter().map(u32::to_string).collect();
+                println!(
+                    "{:>3}. {}{:<7} {:<12} <{}> {:.4}  {}",
+                    r.rank,
+                    if r.seen { "*" } else { " " },
+                    r.item.map_or("-".into(), |i| i.to_string()),
+                    r.asin,
+                    sid.join(","),
+                    r.score,
+                    r.title
+                );
+            }
         }
         Command::Config { config } => {
             print!("{}", config.resolve(&ws)?.to_toml_string());

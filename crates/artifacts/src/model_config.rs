@@ -161,6 +161,18 @@ pub enum WindowSampling {
     Uniform,
 }
 
+/// Which windows of a user's training sequence are examples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum WindowStarts {
+    /// Every contiguous window of ≥ 2 items (the reference: k(k−1)/2 per user).
+    #[default]
+    All,
+    /// Only windows starting at the sequence's first item: one example per target, with the
+    /// longest history (k−1 per user; the shorter windows repeat the same targets).
+    Prefix,
+}
+
 /// `[train]`: the training schedule (reference §1.2, §5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -171,6 +183,8 @@ pub struct TrainConfig {
     pub max_windows: usize,
     /// `replacement` (reference) or `uniform`.
     pub window_sampling: WindowSampling,
+    /// `all` windows (reference) or only `prefix` windows (one per target).
+    pub windows: WindowStarts,
     /// Windows per forward pass inside a micro-batch (memory bound; 0 = all at once). The gradient
     /// is the same either way.
     pub chunk_windows: usize,
@@ -200,6 +214,7 @@ impl Default for TrainConfig {
             users_per_batch: 32,
             max_windows: 512,
             window_sampling: WindowSampling::Replacement,
+            windows: WindowStarts::All,
             chunk_windows: 0,
             grad_accumulation: 16,
             lr: 1e-3,

@@ -23,13 +23,22 @@ impl Progress {
     /// Progress over `total` units of `label` work.
     pub fn new(label: &str, total: u64) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new(total);
-            bar.set_style(
-                ProgressStyle::with_template(
+            // An unknown total (0) gets a counter without a bar or ETA.
+            let (bar, template) = if total > 0 {
+                (
+                    ProgressBar::new(total),
                     "{prefix:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
                 )
-                .expect("valid template")
-                .progress_chars("=> "),
+            } else {
+                (
+                    ProgressBar::no_length(),
+                    "{prefix:>12} {spinner} {pos} done, {per_sec}, {elapsed} {msg}",
+                )
+            };
+            bar.set_style(
+                ProgressStyle::with_template(template)
+                    .expect("valid template")
+                    .progress_chars("=> "),
             );
             bar.set_prefix(label.to_string());
             bar
@@ -80,6 +89,12 @@ impl Progress {
     fn line(&self) -> String {
         let secs = self.started.elapsed().as_secs_f64().max(1e-9);
         let rate = self.done as f64 / secs;
+        if self.total == 0 {
+            return format!(
+                "[{}] {} done, {rate:.2}/s, {secs:.0}s elapsed",
+                self.label, self.done
+            );
+        }
         let pct = if self.total > 0 {
             100.0 * self.done as f64 / self.total as f64
         } else {

@@ -50,7 +50,7 @@ pub fn rank_metrics(
             .iter()
             .filter_map(|r| r.filter(|&r| r <= k))
             .map(|r| 1.0 / ((r + 1) as f64).log2())
-            .sum();
+            .fold(0.0, |a, b| a + b);
         recall.insert(k, hits as f64 / n);
         ndcg.insert(k, gain / n);
     }

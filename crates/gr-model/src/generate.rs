@@ -5,7 +5,8 @@
 //!
 //! The decoder runs one position per step with a key/value cache ([`DecoderCache`]): the
 //! cross-attention keys/values of the encoder output are computed once per user and shared by
-//! its beams; the self-attention cache is re-ordered with the beams.
+//! its beams (a user's beams are the query rows of one product); the self-attention cache is
+//! re-ordered with the beams.
 //!
 //! Unconstrained (the reference), invalid SIDs may take beams. With a [`SidTrie`], every step
 //! only extends prefixes of real items. The scores stay the model's own probabilities (the mask
@@ -116,7 +117,10 @@ pub fn beam_search_with<B: Backend>(
         .map(|u| extend(&root, &p0[u * v..(u + 1) * v], v, width, trie).0)
         .collect();
     // Every user's row becomes its `width` beam rows.
-    cache = cache.select(ints((0..b * width).map(|r| (r / width) as i64).collect()));
+    cache = cache.select(
+        ints((0..b * width).map(|r| (r / width) as i64).collect()),
+        width,
+    );
 
     for level in 1..model.levels {
         let digits: Vec<i64> = beams
@@ -139,7 +143,7 @@ pub fn beam_search_with<B: Backend>(
             })
             .collect();
         if level + 1 < model.levels {
-            cache = cache.select(ints(parents));
+            cache = cache.select(ints(parents), width);
         }
     }
     let live = |ub: &Vec<Beam>| ub.iter().filter(|bm| bm.alive).cloned().collect::<Vec<_>>();

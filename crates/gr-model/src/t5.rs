@@ -245,6 +245,33 @@ impl<B: Backend> T5Attention<B> {
         self.split_heads(self.q.forward(x))
     }
 
+    /// Attention of `x` `[b·g, 1, d]` — `g` consecutive rows per group, e.g. the beams of one
+    /// user — over per-group keys/values `[b, heads, l, d_kv]` with the additive `bias`
+    /// (broadcastable to `[b, heads, g, l]`). The group's rows are the query rows of one product,
+    /// so keys and values are neither copied per row nor multiplied in `g` thin products.
+    pub fn attend_grouped(
+        &self,
+        x: Tensor<B, 3>,
+        k: Tensor<B, 4>,
+        v: Tensor<B, 4>,
+        bias: Tensor<B, 4>,
+        group: usize,
+    ) -> Tensor<B, 3> {
+        let [n, _, _] = x.dims();
+        let b = n / group;
+        let q = self
+            .q
+            .forward(x)
+            .reshape([b, group, self.n_heads, self.d_kv])
+            .swap_dims(1, 2);
+        let probs = self.dropout.forward(softmax(q.matmul(k.swap_dims(2, 3)) + bias, 3));
+        let ctx = probs
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([n, 1, self.n_heads * self.d_kv]);
+        self.o.forward(ctx)
+    }
+
     /// Attention of projected queries over projected keys/values with the additive `bias`;
     /// dropout (training) acts on the probabilities, which are returned as used (as
     /// transformers' `output_attentions`).

@@ -16,7 +16,7 @@ use burn::tensor::Distribution;
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use rastp::{ReducerKind, keep_count, reduce_rows};
 
@@ -24,7 +24,7 @@ use crate::t5::{T5Attention, T5Config, additive_mask, load_rms_norm};
 use crate::weights::{Weights, linear_3d};
 
 /// Model shape (the fixtures' `config.json` names).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct TigerConfig {
     /// SID digits per item (3 k-means levels + the dedup digit).
     pub num_levels: usize,
@@ -231,24 +231,26 @@ pub enum KeepOf {
 }
 
 /// Keys and values a decoder keeps between generation steps: per block, the self-attention
-/// keys/values of the positions decoded so far and the cross-attention keys/values of the
-/// encoder output (computed once).
+/// keys/values of the positions decoded so far (one row per beam) and the cross-attention
+/// keys/values of the encoder output (computed once, one row per user, shared by its beams).
 #[derive(Clone)]
 pub struct DecoderCache<B: Backend> {
     /// Per block: self-attention `(keys, values)`, `[n, heads, t, d_kv]`; `None` before step 0.
     pub self_kv: Vec<Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
-    /// Per block: cross-attention `(keys, values)`, `[n, heads, l, d_kv]`.
+    /// Per block: cross-attention `(keys, values)`, `[users, heads, l, d_kv]`.
     pub cross_kv: Vec<(Tensor<B, 4>, Tensor<B, 4>)>,
-    /// Additive cross-attention mask `[n, 1, 1, l]`.
+    /// Additive cross-attention mask `[users, 1, 1, l]`.
     pub cross_bias: Tensor<B, 4>,
+    /// Decoder rows per user (1 before beams are expanded, then the beam width).
+    pub group: usize,
     /// Positions decoded so far.
     pub len: usize,
 }
 
 impl<B: Backend> DecoderCache<B> {
-    /// Keeps rows `rows` (`[n']`, indices into the current rows): beam re-ordering, or expanding
-    /// each user's row to its beams.
-    pub fn select(&self, rows: Tensor<B, 1, Int>) -> Self {
+    /// Re-orders (or repeats) the decoder rows: row `i` of the result is row `rows[i]` now.
+    /// `group` is the new number of rows per user; rows must stay with their user.
+    pub fn select(&self, rows: Tensor<B, 1, Int>, group: usize) -> Self {
         let pick = |t: &Tensor<B, 4>| t.clone().select(0, rows.clone());
         DecoderCache {
             self_kv: self
@@ -256,12 +258,9 @@ impl<B: Backend> DecoderCache<B> {
                 .iter()
                 .map(|kv| kv.as_ref().map(|(k, v)| (pick(k), pick(v))))
                 .collect(),
-            cross_kv: self
-                .cross_kv
-                .iter()
-                .map(|(k, v)| (pick(k), pick(v)))
-                .collect(),
-            cross_bias: pick(&self.cross_bias),
+            cross_kv: self.cross_kv.clone(),
+            cross_bias: self.cross_bias.clone(),
+            group,
             len: self.len,
         }
     }
@@ -668,6 +667,7 @@ impl<B: Backend> Tiger<B> {
                 .map(|block| block.cross_attn.project_kv(memory.clone()))
                 .collect(),
             cross_bias: additive_mask(memory_mask),
+            group: 1,
             len: 0,
         }
     }
@@ -728,13 +728,12 @@ impl<B: Backend> Tiger<B> {
             cache.self_kv[i] = Some((k, v));
             x = x + block.dropout.forward(a);
             let (ck, cv) = cache.cross_kv[i].clone();
-            let (c, _) = block.cross_attn.attend(
-                block
-                    .cross_attn
-                    .project_q(block.cross_norm.forward(x.clone())),
+            let c = block.cross_attn.attend_grouped(
+                block.cross_norm.forward(x.clone()),
                 ck,
                 cv,
                 cache.cross_bias.clone(),
+                cache.group,
             );
             x = x + block.dropout.forward(c);
             x = x.clone()

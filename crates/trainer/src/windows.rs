@@ -9,7 +9,7 @@
 //! The micro-batch with index `i` is a pure function of `(seed, i)`: resuming at batch `i`
 //! reproduces the data order without storing any sampler state.
 
-use artifacts::config::WindowSampling;
+use artifacts::config::{WindowSampling, WindowStarts};
 use burn::data::dataset::Dataset;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -71,6 +71,7 @@ pub struct WindowSampler {
     max_windows: usize,
     sampling: WindowSampling,
     max_history: usize,
+    starts: WindowStarts,
 }
 
 /// A well-mixed seed for stream `stream` and counter `n`.
@@ -99,7 +100,14 @@ impl WindowSampler {
             max_windows: max_windows.max(1),
             sampling,
             max_history: max_history.max(1),
+            starts: WindowStarts::All,
         }
+    }
+
+    /// Uses only the windows `starts` names.
+    pub fn with_starts(mut self, starts: WindowStarts) -> Self {
+        self.starts = starts;
+        self
     }
 
     /// Micro-batches per pass over the users (the last partial batch is dropped, as the
@@ -124,7 +132,11 @@ impl WindowSampler {
         for u in self.batch_users(index) {
             let k = self.users.sequences[u].len();
             for end in 2..=k {
-                for start in 0..=end - 2 {
+                let last_start = match self.starts {
+                    WindowStarts::All => end - 2,
+                    WindowStarts::Prefix => 0,
+                };
+                for start in 0..=last_start {
                     windows.push((u, start, end));
                 }
             }
@@ -208,6 +220,15 @@ mod tests {
                 assert_eq!(a.len(), 4);
             }
         }
+    }
+
+    #[test]
+    fn prefix_windows_give_one_example_per_target() {
+        let s = sampler(1000, WindowSampling::Replacement).with_starts(WindowStarts::Prefix);
+        let batch = s.batch(0);
+        assert_eq!(batch.len(), 3 + 1 + 2);
+        let targets: Vec<u32> = batch.iter().filter(|e| e.target <= 4).map(|e| e.target).collect();
+        assert_eq!(targets, vec![2, 3, 4]);
     }
 
     #[test]

@@ -74,8 +74,8 @@ impl Stage for EvalStage {
         let seed = ctx.seed.context("eval runs per seed")?;
         let data = Dataset::read(&ctx.upstream["data"])?;
         let sids = SemanticIds::read(&ctx.upstream["sids"])?;
-        let (catalogue, model_cfg) = catalogue(&sids, config)?;
-        let model = load_model(&ctx.upstream["train"], &model_cfg)?;
+        let (catalogue, _) = catalogue(&sids, config)?;
+        let (model, _) = load_model(&ctx.upstream["train"])?;
         // The same users for every seed and variant (a fixed subsample when eval.test_users > 0).
         let users = subsample(&data.split.test, config.eval.test_users, 0);
         let settings = eval_settings(config, false)?;

@@ -77,10 +77,16 @@ pub fn catalogue(sids: &SemanticIds, config: &Config) -> Result<(Catalogue, Tige
     ))
 }
 
-/// Loads the trained model of a `train` artifact.
-pub fn load_model(dir: &std::path::Path, model_cfg: &TigerConfig) -> Result<Tiger<Backend>> {
-    let fresh = Tiger::<Backend>::new(model_cfg, &device());
-    gr_model::export::load_record(fresh, &dir.join("model.mpk"), &device())
+/// Loads the trained model of a `train` artifact (its shape from the artifact's `model.json`).
+pub fn load_model(dir: &std::path::Path) -> Result<(Tiger<Backend>, TigerConfig)> {
+    let path = dir.join("model.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {} (is the train artifact complete?)", path.display()))?;
+    let model_cfg: TigerConfig =
+        serde_json::from_str(&text).with_context(|| format!("{} is malformed", path.display()))?;
+    let fresh = Tiger::<Backend>::new(&model_cfg, &device());
+    let model = gr_model::export::load_record(fresh, &dir.join("model.mpk"), &device())?;
+    Ok((model, model_cfg))
 }
 
 impl Stage for TrainStage {
@@ -131,7 +137,8 @@ impl Stage for TrainStage {
             t.max_windows,
             t.window_sampling,
             config.data.max_history,
-        );
+        )
+        .with_starts(t.windows);
         let settings = TrainSettings {
             train: t.clone(),
             seed,
@@ -159,7 +166,8 @@ impl Stage for TrainStage {
             out.file("model.mpk"),
         )
         .context("cannot copy the best model")?;
-        let best = load_model(out.dir(), &model_cfg)?;
+        std::fs::write(out.file("model.json"), serde_json::to_string_pretty(&model_cfg)?)?;
+        let (best, _) = load_model(out.dir())?;
         gr_model::export::export_safetensors(&best, &out.file("model.safetensors"))?;
         std::fs::write(out.file("train_log.csv"), log_csv(&s.log))?;
         let train_s = (s.wall_s - validation_s).max(1e-9);

@@ -1,0 +1,144 @@
+//! `cargo xtask recommend`: the top-K items for one user (or an ad-hoc history of ASINs) from a
+//! trained model, with titles, SIDs and beam probabilities; items already in the history are
+//! marked. One model load, one beam search.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use artifacts::Config;
+use artifacts::config::ReducerName;
+use artifacts::dataset::Dataset;
+use artifacts::sids::SemanticIds;
+use evaluator::{EvalSettings, recommend};
+use trainer::settings::eval_settings;
+
+use crate::backend::device;
+use crate::stages::train::{catalogue, load_model};
+use crate::workspace::Workspace;
+
+/// Whose history.
+pub enum Who {
+    /// A user of the dataset, by id as in the data files (P5: 1-based numbers).
+    User(String),
+    /// Items by ASIN, oldest first.
+    History(Vec<String>),
+}
+
+/// One recommended item.
+#[derive(Debug, Clone)]
+pub struct Recommendation {
+    /// 1-based rank.
+    pub rank: usize,
+    /// The item's 1-based id, or `None` for a generated SID that is no item.
+    pub item: Option<u32>,
+    /// ASIN.
+    pub asin: String,
+    /// Title (or `-`).
+    pub title: String,
+    /// SID digits.
+    pub sid: Vec<u32>,
+    /// Beam probability.
+    pub score: f32,
+    /// Already in the history.
+    pub seen: bool,
+}
+
+/// The train artifact to use: the given variant, else the first of `run.variants` that has one.
+fn train_dir(ws: &Workspace, dataset: &str, config: &Config, variant: Option<ReducerName>, seed: u64) -> Result<(PathBuf, ReducerName)> {
+    let candidates: Vec<ReducerName> = match variant {
+        Some(v) => vec![v],
+        None => config.run.variants.clone(),
+    };
+    for v in &candidates {
+        let dir = ws.run_dir(dataset).join("train").join(v.to_string()).join(format!("seed-{seed}"));
+        if dir.join("manifest.json").is_file() {
+            return Ok((dir, *v));
+        }
+    }
+    bail!(
+        "no trained model for `{dataset}` (variants {}, seed {seed}): run `cargo xtask pipeline {dataset}` first",
+        candidates.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// Recommends `top` items.
+pub fn run(
+    ws: &Workspace,
+    dataset: &str,
+    config: &Config,
+    who: &Who,
+    variant: Option<ReducerName>,
+    seed: u64,
+    top: usize,
+) -> Result<(ReducerName, Vec<u32>, Vec<Recommendation>)> {
+    let run = ws.run_dir(dataset);
+    let data = Dataset::read(&run.join("data"))
+        .with_context(|| format!("no data artifact: run `cargo xtask pipeline {dataset}` first"))?;
+    let sids = SemanticIds::read(&run.join("sids"))?;
+    let (dir, variant) = train_dir(ws, dataset, config, variant, seed)?;
+    let config = config.for_variant(variant);
+    let (catalogue, _) = catalogue(&sids, &config)?;
+    let (model, _) = load_model(&dir)?;
+    let inter = &data.interactions;
+    let history: Vec<u32> = match who {
+        Who::User(id) => {
+            let u = inter.users.iter().position(|x| x == id).with_context(|| {
+                format!(
+                    "unknown user `{id}` in `{dataset}` (users are {} … {}, {} in all)",
+                    inter.users.first().map_or("", String::as_str),
+                    inter.users.last().map_or("", String::as_str),
+                    inter.users.len()
+                )
+            })?;
+            inter.sequences[u].clone()
+        }
+        Who::History(asins) => {
+            let by_asin: HashMap<&str, u32> = inter
+                .items
+                .iter()
+                .enumerate()
+                .map(|(i, it)| (it.asin.as_str(), i as u32))
+                .collect();
+            asins
+                .iter()
+                .map(|a| {
+                    by_asin
+                        .get(a.as_str())
+                        .copied()
+                        .with_context(|| format!("unknown ASIN `{a}` in `{dataset}`"))
+                })
+                .collect::<Result<_>>()?
+        }
+    };
+    if history.is_empty() {
+        bail!("the history is empty");
+    }
+    let recent = &history[history.len().saturating_sub(config.data.max_history)..];
+    let settings = EvalSettings {
+        beam_width: top.max(config.eval.beam_width),
+        ..eval_settings(&config, false)?
+    };
+    let ranked = recommend(&model, &[recent], &catalogue, &settings, &device());
+    let r = &ranked[0];
+    let recs = r
+        .items
+        .iter()
+        .zip(&r.scores)
+        .enumerate()
+        .take(top)
+        .map(|(i, (item, &score))| {
+            let record = item.map(|it| &inter.items[it as usize]);
+            Recommendation {
+                rank: i + 1,
+                item: item.map(|it| it + 1),
+                asin: record.map_or("-".into(), |r| r.asin.clone()),
+                title: record.and_then(|r| r.title.clone()).unwrap_or_else(|| "-".into()),
+                sid: item.map_or(vec![], |it| catalogue.table.sid(it).to_vec()),
+                score,
+                seen: item.is_some_and(|it| history.contains(&it)),
+            }
+        })
+        .collect();
+    Ok((variant, history, recs))
+}
