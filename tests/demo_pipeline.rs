@@ -70,12 +70,40 @@ fn demo_pipeline_trains_evaluates_and_reports() {
     assert!(!history.is_empty());
     assert_eq!(recs.len(), 10);
     assert!(recs.iter().all(|r| r.item.is_some() || r.title == "-"));
-    assert!(recs.iter().filter(|r| r.item.is_some()).all(|r| r.title != "-" && r.sid.len() == 4));
+    assert!(
+        recs.iter()
+            .filter(|r| r.item.is_some())
+            .all(|r| r.title != "-" && r.sid.len() == 4)
+    );
     assert!(recs.windows(2).all(|w| w[0].score >= w[1].score));
-    let err = recommend(&ws, "demo", &cfg, &Who::User("no-such-user".into()), None, 42, 10).unwrap_err();
-    assert!(format!("{err:#}").contains("unknown user `no-such-user`"), "{err:#}");
-    let err = recommend(&ws, "demo", &cfg, &Who::History(vec!["B000BOGUS".into()]), None, 42, 10).unwrap_err();
-    assert!(format!("{err:#}").contains("unknown ASIN `B000BOGUS`"), "{err:#}");
+    let err = recommend(
+        &ws,
+        "demo",
+        &cfg,
+        &Who::User("no-such-user".into()),
+        None,
+        42,
+        10,
+    )
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("unknown user `no-such-user`"),
+        "{err:#}"
+    );
+    let err = recommend(
+        &ws,
+        "demo",
+        &cfg,
+        &Who::History(vec!["B000BOGUS".into()]),
+        None,
+        42,
+        10,
+    )
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("unknown ASIN `B000BOGUS`"),
+        "{err:#}"
+    );
 
     // Everything is reused on a second run.
     let again = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();

@@ -45,20 +45,34 @@ pub struct Recommendation {
 }
 
 /// The train artifact to use: the given variant, else the first of `run.variants` that has one.
-fn train_dir(ws: &Workspace, dataset: &str, config: &Config, variant: Option<ReducerName>, seed: u64) -> Result<(PathBuf, ReducerName)> {
+fn train_dir(
+    ws: &Workspace,
+    dataset: &str,
+    config: &Config,
+    variant: Option<ReducerName>,
+    seed: u64,
+) -> Result<(PathBuf, ReducerName)> {
     let candidates: Vec<ReducerName> = match variant {
         Some(v) => vec![v],
         None => config.run.variants.clone(),
     };
     for v in &candidates {
-        let dir = ws.run_dir(dataset).join("train").join(v.to_string()).join(format!("seed-{seed}"));
+        let dir = ws
+            .run_dir(dataset)
+            .join("train")
+            .join(v.to_string())
+            .join(format!("seed-{seed}"));
         if dir.join("manifest.json").is_file() {
             return Ok((dir, *v));
         }
     }
     bail!(
         "no trained model for `{dataset}` (variants {}, seed {seed}): run `cargo xtask pipeline {dataset}` first",
-        candidates.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+        candidates
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
@@ -133,7 +147,9 @@ pub fn run(
                 rank: i + 1,
                 item: item.map(|it| it + 1),
                 asin: record.map_or("-".into(), |r| r.asin.clone()),
-                title: record.and_then(|r| r.title.clone()).unwrap_or_else(|| "-".into()),
+                title: record
+                    .and_then(|r| r.title.clone())
+                    .unwrap_or_else(|| "-".into()),
                 sid: item.map_or(vec![], |it| catalogue.table.sid(it).to_vec()),
                 score,
                 seen: item.is_some_and(|it| history.contains(&it)),

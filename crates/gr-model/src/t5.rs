@@ -264,7 +264,9 @@ impl<B: Backend> T5Attention<B> {
             .forward(x)
             .reshape([b, group, self.n_heads, self.d_kv])
             .swap_dims(1, 2);
-        let probs = self.dropout.forward(softmax(q.matmul(k.swap_dims(2, 3)) + bias, 3));
+        let probs = self
+            .dropout
+            .forward(softmax(q.matmul(k.swap_dims(2, 3)) + bias, 3));
         let ctx = probs
             .matmul(v)
             .swap_dims(1, 2)

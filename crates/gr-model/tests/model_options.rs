@@ -127,13 +127,13 @@ fn constrained_search_returns_only_catalogue_sids_and_equals_exhaustive_scoring(
     let trie = SidTrie::new(small.iter().map(Vec::as_slice));
     let beams = beam_search_with(&m, &enc, 10, Some(&trie));
     let scores = exhaustive(&m, &sids, &mask, &small);
-    for u in 0..4 {
+    for (u, user_scores) in scores.iter().enumerate() {
         let mut order: Vec<usize> = (0..small.len()).collect();
-        order.sort_by(|&a, &b| scores[u][b].total_cmp(&scores[u][a]));
+        order.sort_by(|&a, &b| user_scores[b].total_cmp(&user_scores[a]));
         let want: Vec<Vec<u32>> = order.iter().map(|&i| small[i].clone()).collect();
         assert_eq!(beams.sids[u], want, "user {u}");
         for (k, &i) in order.iter().enumerate() {
-            let (got, exp) = (beams.probs[u][k], scores[u][i]);
+            let (got, exp) = (beams.probs[u][k], user_scores[i]);
             assert!(
                 (got - exp).abs() <= 1e-5 * exp.max(1e-6),
                 "user {u} rank {k}: {got} vs {exp}"

@@ -290,7 +290,7 @@ pub fn train<B: AutodiffBackend>(
         }
         state.batch += 1;
         state.windows += total as u64;
-        if state.batch % grad_accumulation == 0 {
+        if state.batch.is_multiple_of(grad_accumulation) {
             model = optim.step(cfg.lr, model, accumulator.grads());
             state.step += 1;
         }
@@ -299,7 +299,7 @@ pub fn train<B: AutodiffBackend>(
         interval_batches += 1;
         interval_windows += total as u64;
         progress.inc(1);
-        if state.batch % log_every(cfg) == 0 {
+        if state.batch.is_multiple_of(log_every(cfg)) {
             let secs = interval_started.elapsed().as_secs_f64().max(1e-9);
             let row = LogRow {
                 kind: "train".into(),
@@ -323,8 +323,8 @@ pub fn train<B: AutodiffBackend>(
             (interval_loss, interval_batches, interval_windows) = (0.0, 0, 0);
             interval_started = Instant::now();
         }
-        let at_step_boundary = state.batch % grad_accumulation == 0;
-        if state.batch % val_every == 0 && at_step_boundary {
+        let at_step_boundary = state.batch.is_multiple_of(grad_accumulation);
+        if state.batch.is_multiple_of(val_every) && at_step_boundary {
             let w = wall(wall_before);
             if validate(&model, &mut state, w)? {
                 save_record(&model.valid(), &work.best_model())?;
@@ -332,7 +332,7 @@ pub fn train<B: AutodiffBackend>(
             last_validated = Some(state.batch);
             state.wall_s = wall(wall_before);
             save_checkpoint(work, &state, &model, &optim)?;
-        } else if state.batch % checkpoint_every == 0 && at_step_boundary {
+        } else if state.batch.is_multiple_of(checkpoint_every) && at_step_boundary {
             state.wall_s = wall(wall_before);
             save_checkpoint(work, &state, &model, &optim)?;
         }

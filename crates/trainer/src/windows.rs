@@ -227,7 +227,11 @@ mod tests {
         let s = sampler(1000, WindowSampling::Replacement).with_starts(WindowStarts::Prefix);
         let batch = s.batch(0);
         assert_eq!(batch.len(), 3 + 1 + 2);
-        let targets: Vec<u32> = batch.iter().filter(|e| e.target <= 4).map(|e| e.target).collect();
+        let targets: Vec<u32> = batch
+            .iter()
+            .filter(|e| e.target <= 4)
+            .map(|e| e.target)
+            .collect();
         assert_eq!(targets, vec![2, 3, 4]);
     }
 

@@ -178,13 +178,11 @@ pub fn markdown(dataset: &str, config: &Config, runs: &[RunResult]) -> String {
     let mut header = vec!["Metric".to_string()];
     for v in &variants {
         let rastp = v == "rastp";
-        if v == "none" || rastp {
-            if paper_numbers(dataset, rastp).is_some() {
-                header.push(format!(
-                    "paper {}",
-                    if rastp { "RASTP ✓" } else { "TIGER ×" }
-                ));
-            }
+        if (v == "none" || rastp) && paper_numbers(dataset, rastp).is_some() {
+            header.push(format!(
+                "paper {}",
+                if rastp { "RASTP ✓" } else { "TIGER ×" }
+            ));
         }
         header.push(format!("ours {v}"));
     }
@@ -198,10 +196,8 @@ pub fn markdown(dataset: &str, config: &Config, runs: &[RunResult]) -> String {
         let mut row = vec![name.to_string()];
         for v in &variants {
             let rastp = v == "rastp";
-            if v == "none" || rastp {
-                if let Some(p) = paper_numbers(dataset, rastp) {
-                    row.push(format!("{:.4}", p[i]));
-                }
+            if let Some(p) = paper_numbers(dataset, rastp).filter(|_| v == "none" || rastp) {
+                row.push(format!("{:.4}", p[i]));
             }
             let vals: Vec<f64> = by_variant[v].iter().map(|r| metric(r, i)).collect();
             row.push(pm(&vals, 4));

@@ -80,8 +80,12 @@ pub fn catalogue(sids: &SemanticIds, config: &Config) -> Result<(Catalogue, Tige
 /// Loads the trained model of a `train` artifact (its shape from the artifact's `model.json`).
 pub fn load_model(dir: &std::path::Path) -> Result<(Tiger<Backend>, TigerConfig)> {
     let path = dir.join("model.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {} (is the train artifact complete?)", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {} (is the train artifact complete?)",
+            path.display()
+        )
+    })?;
     let model_cfg: TigerConfig =
         serde_json::from_str(&text).with_context(|| format!("{} is malformed", path.display()))?;
     let fresh = Tiger::<Backend>::new(&model_cfg, &device());
@@ -166,7 +170,10 @@ impl Stage for TrainStage {
             out.file("model.mpk"),
         )
         .context("cannot copy the best model")?;
-        std::fs::write(out.file("model.json"), serde_json::to_string_pretty(&model_cfg)?)?;
+        std::fs::write(
+            out.file("model.json"),
+            serde_json::to_string_pretty(&model_cfg)?,
+        )?;
         let (best, _) = load_model(out.dir())?;
         gr_model::export::export_safetensors(&best, &out.file("model.safetensors"))?;
         std::fs::write(out.file("train_log.csv"), log_csv(&s.log))?;
