@@ -73,7 +73,7 @@ enum Command {
     Recommend {
         #[command(flatten)]
         config: ConfigArgs,
-        /// User id as in the data files (P5: 1, 2, …).
+        /// User id as in the data files (P5: 1, 2, …), or a 1-based user position.
         #[arg(long, conflicts_with = "history", required_unless_present = "history")]
         user: Option<String>,
         /// A history of ASINs, oldest first, comma-separated.

@@ -97,14 +97,25 @@ pub fn run(
     let inter = &data.interactions;
     let history: Vec<u32> = match who {
         Who::User(id) => {
-            let u = inter.users.iter().position(|x| x == id).with_context(|| {
-                format!(
-                    "unknown user `{id}` in `{dataset}` (users are {} … {}, {} in all)",
-                    inter.users.first().map_or("", String::as_str),
-                    inter.users.last().map_or("", String::as_str),
-                    inter.users.len()
-                )
-            })?;
+            // A user id as in the data files; else a 1-based position (P5 ids are positions).
+            let by_position = id
+                .parse::<usize>()
+                .ok()
+                .filter(|&p| (1..=inter.users.len()).contains(&p))
+                .map(|p| p - 1);
+            let u = inter
+                .users
+                .iter()
+                .position(|x| x == id)
+                .or(by_position)
+                .with_context(|| {
+                    format!(
+                        "unknown user `{id}` in `{dataset}` (users are {} … {}, {} in all)",
+                        inter.users.first().map_or("", String::as_str),
+                        inter.users.last().map_or("", String::as_str),
+                        inter.users.len()
+                    )
+                })?;
             inter.sequences[u].clone()
         }
         Who::History(asins) => {
