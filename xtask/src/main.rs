@@ -465,7 +465,7 @@ fn run(cli: Cli) -> Result<()> {
             for r in recs {
                 let sid: Vec<String> = r.sid.iter().map(u32::to_string).collect();
                 println!(
-                    "{:>3}. {}{:<7} {:<12} <{}> {:.4}  {}",
+                    "{:>3}. {}{:<7} {:<12} <{}> {:.2e}  {}",
                     r.rank,
                     if r.seen { "*" } else { " " },
                     r.item.map_or("-".into(), |i| i.to_string()),

@@ -159,7 +159,8 @@ pub fn run(
                 item: item.map(|it| it + 1),
                 asin: record.map_or("-".into(), |r| r.asin.clone()),
                 title: record
-                    .and_then(|r| r.title.clone())
+                    .and_then(|r| r.title.as_deref())
+                    .map(|t| html_escape::decode_html_entities(t).into_owned())
                     .unwrap_or_else(|| "-".into()),
                 sid: item.map_or(vec![], |it| catalogue.table.sid(it).to_vec()),
                 score,
