@@ -11,7 +11,7 @@ use anyhow::{Result, ensure};
 use artifacts::dataset::HeldOut;
 use artifacts::progress::Progress;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Device, ElementConversion, Tensor};
+use burn::tensor::{Device, ElementConversion};
 use gr_model::generate::{SidTrie, beam_search_with};
 use gr_model::input::{HistoryBatch, SidTable};
 use gr_model::tiger::{ReducerSpec, Tiger};
@@ -214,11 +214,7 @@ pub fn batch_loss<B: Backend>(
         settings.slots,
         device,
     );
-    let targets = batch.targets.expect("targets given");
-    let (embeds, mask) = model.embed_history(batch.sids, batch.item_mask);
-    let encoded = model.encode_with(embeds, mask, settings.reducer.as_ref());
-    let logits = model.logits(model.decode(&encoded, targets.clone()));
-    let loss: Tensor<B, 1> = model.loss(logits, targets);
+    let loss = model.batch_loss(batch, settings.reducer.as_ref());
     f64::from(loss.into_scalar().elem::<f32>())
 }
 

@@ -4,6 +4,8 @@ use anyhow::{Result, ensure};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use crate::tiger::{ReducerSpec, Tiger};
+
 /// Every item's SID (`levels` digits each, dedup digit included), indexed by 0-based item id.
 #[derive(Debug, Clone)]
 pub struct SidTable {
@@ -118,6 +120,24 @@ impl<B: Backend> HistoryBatch<B> {
             targets,
             lengths,
         }
+    }
+}
+
+impl<B: Backend> Tiger<B> {
+    /// The reference loss (summed per-level cross-entropy, batch mean) of a batch built with
+    /// targets: embed, encode with `reducer`, teacher-forced decode.
+    pub fn batch_loss(
+        &self,
+        batch: HistoryBatch<B>,
+        reducer: Option<&ReducerSpec>,
+    ) -> Tensor<B, 1> {
+        let targets = batch
+            .targets
+            .expect("a loss needs a batch built with targets");
+        let (embeds, mask) = self.embed_history(batch.sids, batch.item_mask);
+        let encoded = self.encode_with(embeds, mask, reducer);
+        let logits = self.logits(self.decode(&encoded, targets.clone()));
+        self.loss(logits, targets)
     }
 }
 

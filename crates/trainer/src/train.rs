@@ -254,14 +254,10 @@ pub fn train<B: AutodiffBackend>(
                 s.slots,
                 device,
             );
-            let targets = batch.targets.expect("targets given");
-            let (embeds, mask) = model.embed_history(batch.sids, batch.item_mask);
-            let encoded = model.encode_with(embeds, mask, s.reducer.as_ref());
-            let logits = model.logits(model.decode(&encoded, targets.clone()));
             // The micro-batch loss is the mean over all its windows; accumulation divides by
             // the number of micro-batches per step (as Lightning).
             let loss = model
-                .loss(logits, targets)
+                .batch_loss(batch, s.reducer.as_ref())
                 .mul_scalar(part.len() as f64 / total as f64 / grad_accumulation as f64);
             let value =
                 f64::from(loss.clone().into_scalar().elem::<f32>()) * grad_accumulation as f64;
