@@ -2,6 +2,7 @@
 //! eval → report for TIGER and RASTP — and the recommendations beat the most-popular baseline.
 
 use tiger_rastp::artifacts::Config;
+use xtask::experiment::{self, ExperimentOptions, Question};
 use xtask::pipeline::{self, PipelineOptions, Status};
 use xtask::stages::eval::EvalReport;
 use xtask::stages::registry;
@@ -111,4 +112,47 @@ fn demo_pipeline_trains_evaluates_and_reports() {
         again.iter().all(|r| r.status == Status::UpToDate),
         "{again:?}"
     );
+
+    // RQ2 through the same pipeline: `none` and `rastp` are reused, the other reducers train.
+    let config = ws.config("demo", None, "paper", &[]).unwrap();
+    let plan = experiment::plan(Question::Rq2, &config, &ExperimentOptions::default()).unwrap();
+    let (path, stages) = experiment::run(&ws, "demo", &config, &plan).unwrap();
+    let trained: Vec<String> = stages
+        .iter()
+        .filter(|r| r.stage == "train" && r.status == Status::Ran)
+        .filter_map(|r| r.dir.as_ref())
+        .map(|d| {
+            d.parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(trained, ["l2", "max-pool", "avg-pool"], "{stages:?}");
+    assert_eq!(path, demo.join("experiments/rq2/report.md"));
+    let rq2 = std::fs::read_to_string(&path).unwrap();
+    for variant in ["none", "rastp", "l2", "max-pool", "avg-pool"] {
+        let row = rq2
+            .lines()
+            .find(|l| l.starts_with(&format!("| {variant} |")))
+            .unwrap_or_else(|| panic!("no row for {variant}:\n{rq2}"));
+        // Recall@5 is a real number in (0, 1).
+        let recall5: f64 = row.split('|').nth(5).unwrap().trim().parse().unwrap();
+        assert!(recall5 > 0.0 && recall5 < 1.0, "{row}");
+    }
+    for ext in ["svg", "png"] {
+        assert!(
+            demo.join(format!("experiments/rq2/quality_vs_time.{ext}"))
+                .is_file()
+        );
+    }
+    // Run again: everything is reused and the report is rewritten in place.
+    let (_, stages) = experiment::run(&ws, "demo", &config, &plan).unwrap();
+    assert!(
+        stages.iter().all(|r| r.status == Status::UpToDate),
+        "{stages:?}"
+    );
+    assert!(!demo.join("experiments/.rq2.tmp").exists());
 }

@@ -37,6 +37,35 @@ pub fn device() -> burn::tensor::Device<Backend> {
     Default::default()
 }
 
+/// The devices named by `train.devices` (indices into the backend's devices; the first holds the
+/// model and the optimiser). CUDA: GPU `i`. The other backends are used with their default device
+/// only: every index names it, so several indices run data-parallel workers that share the CPU (a check of the
+/// multi-device code path, not a speed-up).
+pub fn devices(indices: &[usize]) -> anyhow::Result<Vec<burn::tensor::Device<Backend>>> {
+    anyhow::ensure!(
+        !indices.is_empty(),
+        "train.devices is empty: name at least one device index, e.g. [0]"
+    );
+    let mut seen = indices.to_vec();
+    seen.sort_unstable();
+    seen.dedup();
+    anyhow::ensure!(
+        seen.len() == indices.len() || !cfg!(feature = "cuda"),
+        "train.devices names a GPU twice: {indices:?}"
+    );
+    Ok(indices.iter().map(|&i| device_at(i)).collect())
+}
+
+#[cfg(feature = "cuda")]
+fn device_at(index: usize) -> burn::tensor::Device<Backend> {
+    burn_cuda::CudaDevice { index }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn device_at(_index: usize) -> burn::tensor::Device<Backend> {
+    device()
+}
+
 /// Runs a small matrix product on `device` and checks it against the exact answer: a cheap proof
 /// that the backend works on this machine.
 pub fn self_check<B: BackendTrait>(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod experiment;
 pub mod pipeline;
 pub mod plots;
 pub mod recommend;

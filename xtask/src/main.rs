@@ -39,6 +39,25 @@ enum Command {
         #[arg(long, value_delimiter = ',', value_name = "N,N,…")]
         seeds: Vec<u64>,
     },
+    /// The paper's research questions through the pipeline: `rq1` (TIGER ± RASTP, five seeds,
+    /// a dataset or `all`), `rq2` (reducers compared), `rq3` (pruning layer and keep ratio).
+    /// Reports go to runs/<dataset>/experiments/<rq>/report.md; finished runs are reused.
+    Experiment {
+        /// Which question.
+        #[arg(value_enum)]
+        question: xtask::experiment::Question,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Seeds (default: 42–46 for rq1, run.seeds for rq2 and rq3).
+        #[arg(long, value_delimiter = ',', value_name = "N,N,…")]
+        seeds: Vec<u64>,
+        /// rq3: encoder layers to prune after (default: all but the last).
+        #[arg(long, value_delimiter = ',', value_name = "L,L,…")]
+        layers: Vec<usize>,
+        /// rq3: keep ratios to sweep (default: 0.1, 0.2, reducer.keep_ratio, 0.5, 0.75).
+        #[arg(long, value_delimiter = ',', value_name = "R,R,…")]
+        ratios: Vec<f64>,
+    },
     /// Dataset commands.
     Data {
         #[command(subcommand)]
@@ -432,6 +451,62 @@ fn run(cli: Cli) -> Result<()> {
             println!("  items sharing the k-means code: {same_prefix}");
             println!("  text: {}", template.render(record));
         }
+        Command::Experiment {
+            question,
+            config,
+            seeds,
+            layers,
+            ratios,
+        } => {
+            use xtask::experiment::{self, ExperimentOptions, Question};
+            let opts = ExperimentOptions {
+                seeds,
+                layers,
+                ratios,
+            };
+            let datasets: Vec<String> = if config.dataset == "all" {
+                if question != Question::Rq1 {
+                    bail!("`all` is for rq1; run {} per dataset", question.name());
+                }
+                vec!["beauty".into(), "sports".into(), "toys".into()]
+            } else {
+                vec![config.dataset.clone()]
+            };
+            let mut results = Vec::new();
+            for dataset in &datasets {
+                let cfg = ws.config(
+                    dataset,
+                    config.config.as_deref(),
+                    &config.profile,
+                    &config.sets,
+                )?;
+                let mut plan = experiment::plan(question, &cfg, &opts)?;
+                let args: Vec<String> = std::env::args().skip(1).collect();
+                plan.command = format!("cargo xtask {}", args.join(" "));
+                eprintln!(
+                    "experiment {} on `{dataset}` (profile {}, backend {}): variants {}, seeds {:?}",
+                    question.name(),
+                    config.profile,
+                    backend::name(),
+                    plan.variants
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    plan.seeds
+                );
+                let (report, stages) = experiment::run(&ws, dataset, &cfg, &plan)?;
+                eprintln!("{}", pipeline::table(&stages));
+                println!("{}", std::fs::read_to_string(&report)?);
+                println!("report: {}", report.display());
+                results.push((dataset.clone(), experiment::collect(&ws, dataset, &plan)?));
+            }
+            if datasets.len() > 1 {
+                let path = experiment::write_rq1_summary(&ws, &results)?;
+                println!("{}", std::fs::read_to_string(&path)?);
+                println!("report: {}", path.display());
+            }
+        }
         Command::Recommend {
             config,
             user,
@@ -443,11 +518,7 @@ fn run(cli: Cli) -> Result<()> {
             let cfg = config.resolve(&ws)?;
             ws.check_dataset(&config.dataset)?;
             let variant = variant
-                .map(|v| {
-                    artifacts::Config::from_toml_str(&format!("[reducer]\nkind = \"{v}\""))
-                        .map(|c| c.reducer.kind)
-                        .with_context(|| format!("unknown variant `{v}`"))
-                })
+                .map(|v| v.parse::<artifacts::config::Variant>())
                 .transpose()?;
             let who = match user {
                 Some(u) => xtask::recommend::Who::User(u),

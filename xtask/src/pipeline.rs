@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use artifacts::config::ReducerName;
+use artifacts::config::Variant;
 use artifacts::manifest::{Fingerprint, Manifest};
 use artifacts::{ArtifactWriter, Config};
 
@@ -96,8 +96,7 @@ pub fn run(
         Some(k) if is_per_seed(stage) => k.dir(&run_dir.join(stage)),
         _ => run_dir.join(stage),
     };
-    let mut variants = config.run.variants.clone();
-    variants.dedup();
+    let variants = config.variants();
     if variants.is_empty() {
         bail!("run.variants is empty: name at least one reducer (e.g. [\"none\", \"rastp\"])");
     }
@@ -146,7 +145,7 @@ pub fn run(
             let variant_config;
             let config = match key {
                 Some(k) => {
-                    variant_config = config.for_variant(k.variant);
+                    variant_config = config.for_variant(&k.variant);
                     &variant_config
                 }
                 None => config,
@@ -194,10 +193,10 @@ fn report(
 }
 
 /// One run of the per-seed stages: a reducer variant and a seed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RunKey {
-    /// The reducer (`reducer.kind`) of this run.
-    pub variant: ReducerName,
+    /// The reducer variant of this run (canonical).
+    pub variant: Variant,
     /// The seed.
     pub seed: u64,
 }
@@ -330,6 +329,7 @@ pub fn table(reports: &[StageReport]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use artifacts::config::ReducerName;
     use std::cell::Cell;
     use std::rc::Rc;
 
@@ -430,7 +430,7 @@ mod tests {
         let counts: [Rc<Cell<usize>>; 3] = Default::default();
         let slots = slots(&counts);
         let mut cfg = Config::default();
-        cfg.run.variants = vec![ReducerName::None];
+        cfg.run.variants = vec![Variant::kind(ReducerName::None)];
         let r = run(&ws, "t", &cfg, &slots, &opts(None, &[1, 2])).unwrap();
         let statuses: Vec<_> = r.iter().map(|r| r.status.clone()).collect();
         assert_eq!(
@@ -484,12 +484,15 @@ mod tests {
         assert!(table(&r).contains("ran"));
 
         // Two variants: the per-seed stage runs once per (variant, seed), in its own directory.
-        cfg.run.variants = vec![ReducerName::None, ReducerName::Rastp];
+        cfg.run.variants = vec![
+            Variant::kind(ReducerName::None),
+            "rastp@1:0.5".parse().unwrap(),
+        ];
         let r = run(&ws, "t", &cfg, &slots, &opts(Some("c"), &[1])).unwrap();
         assert_eq!(r.len(), 4);
         assert!(
             tmp.path()
-                .join("runs/t/c/rastp/seed-1/manifest.json")
+                .join("runs/t/c/rastp@1:0.5/seed-1/manifest.json")
                 .exists()
         );
     }

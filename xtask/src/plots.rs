@@ -121,29 +121,63 @@ pub fn validation_plots(runs: &[RunResult], dir: &Path) -> Result<()> {
                 )
             })
             .collect();
-        let svg = dir.join(format!("{name}.svg"));
-        draw(
-            SVGBackend::new(&svg, (800, 500)).into_drawing_area(),
-            &lines,
-            x_label,
-            y_label,
-        )?;
-        let png = dir.join(format!("{name}.png"));
-        draw(
-            BitMapBackend::new(&png, (800, 500)).into_drawing_area(),
-            &lines,
-            x_label,
-            y_label,
-        )?;
+        xy_plot(dir, name, &lines, (x_label, y_label), Marks::Lines, false)?;
     }
     Ok(())
 }
 
+/// How a chart draws its series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marks {
+    /// A line through the points.
+    Lines,
+    /// A dot per point.
+    Points,
+    /// Both.
+    LinesAndPoints,
+}
+
+/// One named series of (x, y) points.
+pub type Series = (String, Vec<(f64, f64)>);
+
+/// Writes `<name>.svg` and `<name>.png` into `dir`: one colour per series, with a legend; the
+/// y axis starts at 0 when `y_from_zero`. Without a usable font it warns and writes nothing.
+pub fn xy_plot(
+    dir: &Path,
+    name: &str,
+    series: &[Series],
+    (x_label, y_label): (&str, &str),
+    marks: Marks,
+    y_from_zero: bool,
+) -> Result<()> {
+    if let Err(e) = register_font() {
+        eprintln!("warning: plot {name} skipped: {e:#}");
+        return Ok(());
+    }
+    let svg = dir.join(format!("{name}.svg"));
+    draw(
+        SVGBackend::new(&svg, (800, 500)).into_drawing_area(),
+        series,
+        x_label,
+        y_label,
+        (marks, y_from_zero),
+    )?;
+    let png = dir.join(format!("{name}.png"));
+    draw(
+        BitMapBackend::new(&png, (800, 500)).into_drawing_area(),
+        series,
+        x_label,
+        y_label,
+        (marks, y_from_zero),
+    )
+}
+
 fn draw<DB: DrawingBackend>(
     area: DrawingArea<DB, plotters::coord::Shift>,
-    lines: &[(String, Vec<(f64, f64)>)],
+    lines: &[Series],
     x_label: &str,
     y_label: &str,
+    (marks, y_from_zero): (Marks, bool),
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
@@ -152,7 +186,10 @@ where
     area.fill(&WHITE).map_err(err)?;
     let all: Vec<(f64, f64)> = lines.iter().flat_map(|(_, p)| p.iter().copied()).collect();
     let (x0, x1) = bounds(all.iter().map(|p| p.0));
-    let (y0, y1) = bounds(all.iter().map(|p| p.1));
+    let (mut y0, y1) = bounds(all.iter().map(|p| p.1));
+    if y_from_zero {
+        y0 = 0.0;
+    }
     let mut chart = ChartBuilder::on(&area)
         .margin(15)
         .x_label_area_size(40)
@@ -167,16 +204,27 @@ where
         .map_err(err)?;
     for (i, (label, points)) in lines.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().copied(),
-                color.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label(label.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
+        if marks != Marks::Points {
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+        }
+        if marks != Marks::Lines {
+            let dots = chart
+                .draw_series(points.iter().map(|&p| Circle::new(p, 5, color.filled())))
+                .map_err(err)?;
+            if marks == Marks::Points {
+                dots.label(label.clone())
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
+            }
+        }
     }
     chart
         .configure_series_labels()

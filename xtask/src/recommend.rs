@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use artifacts::Config;
-use artifacts::config::ReducerName;
+use artifacts::config::Variant;
 use artifacts::dataset::Dataset;
 use artifacts::sids::SemanticIds;
 use evaluator::{EvalSettings, recommend};
@@ -49,12 +49,12 @@ fn train_dir(
     ws: &Workspace,
     dataset: &str,
     config: &Config,
-    variant: Option<ReducerName>,
+    variant: Option<Variant>,
     seed: u64,
-) -> Result<(PathBuf, ReducerName)> {
-    let candidates: Vec<ReducerName> = match variant {
-        Some(v) => vec![v],
-        None => config.run.variants.clone(),
+) -> Result<(PathBuf, Variant)> {
+    let candidates: Vec<Variant> = match variant {
+        Some(v) => vec![v.canonical(&config.reducer)],
+        None => config.variants(),
     };
     for v in &candidates {
         let dir = ws
@@ -82,16 +82,16 @@ pub fn run(
     dataset: &str,
     config: &Config,
     who: &Who,
-    variant: Option<ReducerName>,
+    variant: Option<Variant>,
     seed: u64,
     top: usize,
-) -> Result<(ReducerName, Vec<u32>, Vec<Recommendation>)> {
+) -> Result<(Variant, Vec<u32>, Vec<Recommendation>)> {
     let run = ws.run_dir(dataset);
     let data = Dataset::read(&run.join("data"))
         .with_context(|| format!("no data artifact: run `cargo xtask pipeline {dataset}` first"))?;
     let sids = SemanticIds::read(&run.join("sids"))?;
     let (dir, variant) = train_dir(ws, dataset, config, variant, seed)?;
-    let config = config.for_variant(variant);
+    let config = config.for_variant(&variant);
     let (catalogue, _) = catalogue(&sids, &config)?;
     let (model, _) = load_model(&dir)?;
     let inter = &data.interactions;

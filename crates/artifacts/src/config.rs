@@ -319,24 +319,157 @@ pub struct RunConfig {
     pub seeds: Vec<u64>,
     /// Reducers trained and evaluated side by side (each overrides `reducer.kind`; the rest of
     /// `[reducer]` applies to all). The default compares TIGER with RASTP, as the paper's Table 2.
-    pub variants: Vec<ReducerName>,
+    pub variants: Vec<Variant>,
+}
+
+/// One run variant: a reducer kind, optionally with its own layer and keep ratio, written
+/// `kind[@after_layer][:keep_ratio]` — `rastp`, `rastp@3`, `rastp:0.5`, `l2@1:0.25`. What it does
+/// not name comes from `[reducer]`. Its canonical text (see [`Variant::canonical`]) names the
+/// run's directories, so `rastp@2` and `rastp` are the same run when `reducer.after_layer = 2`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Variant {
+    /// `reducer.kind`.
+    pub kind: ReducerName,
+    /// `reducer.after_layer`, when it differs from `[reducer]`.
+    pub after_layer: Option<usize>,
+    /// `reducer.keep_ratio`, when it differs from `[reducer]`.
+    pub keep_ratio: Option<f64>,
+}
+
+impl Variant {
+    /// A plain reducer kind.
+    pub fn kind(kind: ReducerName) -> Variant {
+        Variant {
+            kind,
+            after_layer: None,
+            keep_ratio: None,
+        }
+    }
+
+    /// Without the parts that equal `base` (and without any for `none`, which reduces nothing).
+    pub fn canonical(&self, base: &ReducerConfig) -> Variant {
+        if self.kind == ReducerName::None {
+            return Variant::kind(ReducerName::None);
+        }
+        Variant {
+            kind: self.kind,
+            after_layer: self.after_layer.filter(|&l| l != base.after_layer),
+            keep_ratio: self
+                .keep_ratio
+                .filter(|&r| (r - base.keep_ratio).abs() > 1e-9),
+        }
+    }
+
+    /// The reducer settings of this variant over `base`.
+    pub fn apply(&self, base: &ReducerConfig) -> ReducerConfig {
+        let mut r = base.clone();
+        r.kind = self.kind;
+        if let Some(l) = self.after_layer {
+            r.after_layer = l;
+        }
+        if let Some(k) = self.keep_ratio {
+            r.keep_ratio = k;
+        }
+        r
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.kind)?;
+        if let Some(l) = self.after_layer {
+            write!(f, "@{l}")?;
+        }
+        if let Some(r) = self.keep_ratio {
+            write!(f, ":{r}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for Variant {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> Result<Variant> {
+        let expected = "expected `kind[@layer][:keep_ratio]` with kind one of none, rastp, l2, \
+                        max-pool, avg-pool, rastp-adaptive (e.g. `rastp`, `rastp@3`, `rastp:0.5`)";
+        let (head, ratio) = match text.split_once(':') {
+            Some((h, r)) => (h, Some(r)),
+            None => (text, None),
+        };
+        let (kind, layer) = match head.split_once('@') {
+            Some((k, l)) => (k, Some(l)),
+            None => (head, None),
+        };
+        let kind: ReducerName = serde_json::from_value(serde_json::Value::String(kind.into()))
+            .map_err(|_| anyhow!("unknown reducer `{kind}` in variant `{text}`: {expected}"))?;
+        let after_layer = layer
+            .map(|l| {
+                l.parse::<usize>()
+                    .map_err(|_| anyhow!("bad layer `{l}` in variant `{text}`: {expected}"))
+            })
+            .transpose()?;
+        let keep_ratio = ratio
+            .map(|r| match r.parse::<f64>() {
+                Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+                _ => Err(anyhow!(
+                    "bad keep ratio `{r}` in variant `{text}`: a number in (0, 1]; {expected}"
+                )),
+            })
+            .transpose()?;
+        Ok(Variant {
+            kind,
+            after_layer,
+            keep_ratio,
+        })
+    }
+}
+
+impl TryFrom<String> for Variant {
+    type Error = anyhow::Error;
+
+    fn try_from(text: String) -> Result<Variant> {
+        text.parse()
+    }
+}
+
+impl From<Variant> for String {
+    fn from(v: Variant) -> String {
+        v.to_string()
+    }
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
         RunConfig {
             seeds: vec![42],
-            variants: vec![ReducerName::None, ReducerName::Rastp],
+            variants: vec![
+                Variant::kind(ReducerName::None),
+                Variant::kind(ReducerName::Rastp),
+            ],
         }
     }
 }
 
 impl Config {
-    /// The configuration of one variant: `reducer.kind` set to `variant`.
-    pub fn for_variant(&self, variant: ReducerName) -> Config {
+    /// The configuration of one variant: `[reducer]` with the variant's kind, layer and ratio.
+    pub fn for_variant(&self, variant: &Variant) -> Config {
         let mut c = self.clone();
-        c.reducer.kind = variant;
+        c.reducer = variant.apply(&self.reducer);
         c
+    }
+
+    /// `run.variants` in canonical form, duplicates removed, order kept.
+    pub fn variants(&self) -> Vec<Variant> {
+        let mut out: Vec<Variant> = Vec::new();
+        for v in &self.run.variants {
+            let c = v.canonical(&self.reducer);
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+        out
     }
 }
 
@@ -473,6 +606,43 @@ mod tests {
 
     fn set(s: &str) -> ConfigLayer {
         ConfigLayer::Set(s.to_string())
+    }
+
+    #[test]
+    fn variants_parse_print_and_canonicalise() {
+        let v: Variant = "rastp@3:0.5".parse().unwrap();
+        assert_eq!(
+            (v.kind, v.after_layer, v.keep_ratio),
+            (ReducerName::Rastp, Some(3), Some(0.5))
+        );
+        assert_eq!(v.to_string(), "rastp@3:0.5");
+        let base = ReducerConfig::default();
+        assert_eq!(v.apply(&base).after_layer, 3);
+        assert_eq!(
+            "max-pool@2"
+                .parse::<Variant>()
+                .unwrap()
+                .canonical(&base)
+                .to_string(),
+            "max-pool"
+        );
+        assert_eq!(
+            "none@1:0.2"
+                .parse::<Variant>()
+                .unwrap()
+                .canonical(&base)
+                .to_string(),
+            "none"
+        );
+        for bad in ["rastp@x", "rastp:0", "rastp:1.5", "topk", "rastp:abc"] {
+            let e = format!("{:#}", bad.parse::<Variant>().unwrap_err());
+            assert!(e.contains(bad) && e.contains("kind[@layer]"), "{e}");
+        }
+        let c = Config::from_toml_str("[run]\nvariants = [\"rastp\", \"rastp@2\", \"l2:0.5\"]")
+            .unwrap();
+        let names: Vec<String> = c.variants().iter().map(|v| v.to_string()).collect();
+        assert_eq!(names, ["rastp", "l2:0.5"]);
+        assert!(Config::from_toml_str("[run]\nvariants = [\"rastp@q\"]").is_err());
     }
 
     #[test]

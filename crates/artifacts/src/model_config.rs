@@ -206,6 +206,12 @@ pub struct TrainConfig {
     pub max_minutes: f64,
     /// Save a resumable checkpoint every this many micro-batches (and at every validation).
     pub checkpoint_every: usize,
+    /// Devices to train on, by index (`[0, 1, 2, 3]`: four GPUs under `--features cuda`).
+    /// With more than one, each micro-batch's chunks are spread over the devices (data
+    /// parallel: a model replica per device, gradients summed on the first, where the optimiser
+    /// runs — burn-train's multi-device strategy). Not part of a run's identity: the result is
+    /// the same sum up to floating-point order.
+    pub devices: Vec<usize>,
 }
 
 impl Default for TrainConfig {
@@ -225,6 +231,7 @@ impl Default for TrainConfig {
             max_batches: 0,
             max_minutes: 0.0,
             checkpoint_every: 200,
+            devices: vec![0],
         }
     }
 }

@@ -15,12 +15,12 @@ use anyhow::{Context, Result, bail};
 use artifacts::config::TrainConfig;
 use artifacts::dataset::HeldOut;
 use artifacts::progress::Progress;
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams, Optimizer};
 use burn::record::Recorder;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Device, ElementConversion};
+use burn::tensor::{Device, ElementConversion, Tensor};
 use evaluator::{Catalogue, EvalSettings, evaluate};
 use gr_model::export::{load_record, recorder, save_record};
 use gr_model::input::HistoryBatch;
@@ -30,7 +30,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::{LogRow, TrainState, WorkDir, log_csv, write_atomic};
-use crate::windows::{WindowSampler, mix};
+use crate::windows::{Example, WindowSampler, mix};
 
 /// What the loop needs besides the data.
 #[derive(Debug, Clone)]
@@ -80,7 +80,8 @@ fn log_every(cfg: &TrainConfig) -> u64 {
 }
 
 /// Trains a fresh model (or resumes the checkpoint in `work`) and leaves the best model's
-/// record in `work.best_model()`.
+/// record in `work.best_model()`. The first of `devices` holds the model and the optimiser; more
+/// devices share each micro-batch's forward/backward passes (data parallel).
 pub fn train<B: AutodiffBackend>(
     model_cfg: &TigerConfig,
     sampler: &WindowSampler,
@@ -88,9 +89,12 @@ pub fn train<B: AutodiffBackend>(
     catalogue: &Catalogue,
     s: &TrainSettings,
     work: &WorkDir,
-    device: &Device<B>,
+    devices: &[Device<B>],
 ) -> Result<TrainOutcome> {
     let cfg = &s.train;
+    let device = devices
+        .first()
+        .context("no training device (train.devices is empty)")?;
     anyhow::ensure!(
         cfg.lr.is_finite() && cfg.lr > 0.0,
         "train.lr must be a positive finite number, got {}",
@@ -208,6 +212,7 @@ pub fn train<B: AutodiffBackend>(
         Ok(better)
     };
 
+    let mut materialised = false;
     let stop = loop {
         let budget_spent = cfg.max_minutes > 0.0 && wall(wall_before) >= cfg.max_minutes * 60.0;
         let batches_done = cfg.max_batches > 0 && state.batch >= cfg.max_batches as u64;
@@ -236,15 +241,16 @@ pub fn train<B: AutodiffBackend>(
             // Dynamic padding: chunks of similar length pad little (the gradient is the same sum).
             examples.sort_by_key(|e| e.history.len());
         }
-        B::seed(device, mix(s.seed, 3, state.batch));
         let total = examples.len();
-        let chunk = if cfg.chunk_windows == 0 {
-            total
-        } else {
-            cfg.chunk_windows
+        // Chunks: `chunk_windows` each; with several devices and no chunking, one per device.
+        let chunk = match (cfg.chunk_windows, devices.len()) {
+            (0, 1) => total,
+            (0, n) => total.div_ceil(n),
+            (c, _) => c,
         };
-        let mut batch_loss = 0.0;
-        for part in examples.chunks(chunk.max(1)) {
+        let parts: Vec<&[Example]> = examples.chunks(chunk.max(1)).collect();
+        let scale = 1.0 / total as f64 / grad_accumulation as f64;
+        let chunk_loss = |model: &Tiger<B>, part: &[Example], device: &Device<B>| {
             let histories: Vec<&[u32]> = part.iter().map(|e| e.history.as_slice()).collect();
             let targets: Vec<u32> = part.iter().map(|e| e.target).collect();
             let batch = HistoryBatch::<B>::new(
@@ -258,32 +264,99 @@ pub fn train<B: AutodiffBackend>(
             // the number of micro-batches per step (as Lightning).
             let loss = model
                 .batch_loss(batch, s.reducer.as_ref())
-                .mul_scalar(part.len() as f64 / total as f64 / grad_accumulation as f64);
+                .mul_scalar(part.len() as f64 * scale);
             let value =
                 f64::from(loss.clone().into_scalar().elem::<f32>()) * grad_accumulation as f64;
-            if !value.is_finite() {
-                let kept = work
-                    .latest()
-                    .map(|d| {
-                        format!(
-                            "the last good checkpoint (micro-batch {}) is kept in {}",
-                            WorkDir::load_state(&d).map(|s| s.batch).unwrap_or(0),
-                            d.display()
-                        )
-                    })
-                    .unwrap_or_else(|| "no checkpoint was written yet".into());
-                bail!(
-                    "training loss is {value} (not finite) at micro-batch {}, optimiser step {}; \
-                     stopping: {kept}. Check train.lr (= {}) and the input data.",
-                    state.batch,
-                    state.step,
-                    cfg.lr
-                );
+            (loss, value)
+        };
+        let mut values = vec![0.0; parts.len()];
+        if devices.len() == 1 {
+            B::seed(device, mix(s.seed, 3, state.batch));
+            for (i, part) in parts.iter().enumerate() {
+                let (loss, value) = chunk_loss(&model, part, device);
+                values[i] = value;
+                if !value.is_finite() {
+                    break;
+                }
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                accumulator.accumulate(&model, grads);
             }
-            batch_loss += value;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            accumulator.accumulate(&model, grads);
+        } else {
+            if !materialised {
+                // burn initialises parameters lazily, at first use, and a clone of an
+                // uninitialised parameter draws its own values: run the first chunk's forward
+                // on the main model as the one-device loop would (same seed, same order), then
+                // fix any parameter it did not touch, before forking replicas.
+                B::seed(device, mix(s.seed, 3, state.batch));
+                drop(chunk_loss(&model, parts[0], device));
+                model.visit(&mut Materialise);
+                materialised = true;
+            }
+            // Data parallel: chunk i goes to device i mod n; each device sums its chunks'
+            // gradients on its own replica; the sums move to the first device.
+            let results = std::thread::scope(|scope| {
+                let workers: Vec<_> = devices
+                    .iter()
+                    .enumerate()
+                    .map(|(d, dev)| {
+                        let replica = model.clone().fork(dev);
+                        let mine: Vec<(usize, &[Example])> = parts
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| i % devices.len() == d)
+                            .map(|(i, p)| (i, *p))
+                            .collect();
+                        let chunk_loss = &chunk_loss;
+                        let seed = mix(s.seed, 3, state.batch) ^ d as u64;
+                        scope.spawn(move || {
+                            B::seed(dev, seed);
+                            let mut acc = GradientsAccumulator::<Tiger<B>>::new();
+                            let mut values = Vec::new();
+                            for (i, part) in mine {
+                                let (loss, value) = chunk_loss(&replica, part, dev);
+                                values.push((i, value));
+                                if !value.is_finite() {
+                                    break;
+                                }
+                                let grads = GradientsParams::from_grads(loss.backward(), &replica);
+                                acc.accumulate(&replica, grads);
+                            }
+                            (values, acc.grads())
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| w.join().expect("a training worker panicked"))
+                    .collect::<Vec<_>>()
+            });
+            for (chunk_values, grads) in results {
+                for (i, v) in chunk_values {
+                    values[i] = v;
+                }
+                accumulator.accumulate(&model, grads.to_device(device, &model));
+            }
         }
+        if let Some(value) = values.iter().copied().find(|v| !v.is_finite()) {
+            let kept = work
+                .latest()
+                .map(|d| {
+                    format!(
+                        "the last good checkpoint (micro-batch {}) is kept in {}",
+                        WorkDir::load_state(&d).map(|s| s.batch).unwrap_or(0),
+                        d.display()
+                    )
+                })
+                .unwrap_or_else(|| "no checkpoint was written yet".into());
+            bail!(
+                "training loss is {value} (not finite) at micro-batch {}, optimiser step {}; \
+                 stopping: {kept}. Check train.lr (= {}) and the input data.",
+                state.batch,
+                state.step,
+                cfg.lr
+            );
+        }
+        let batch_loss: f64 = values.iter().sum();
         state.batch += 1;
         state.windows += total as u64;
         if state.batch.is_multiple_of(grad_accumulation) {
@@ -348,6 +421,15 @@ pub fn train<B: AutodiffBackend>(
         resumed_from,
         median_batch_s,
     })
+}
+
+/// Gives every lazily initialised parameter its value now.
+struct Materialise;
+
+impl<B: burn::tensor::backend::Backend> ModuleVisitor<B> for Materialise {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let _ = param.val();
+    }
 }
 
 fn save_checkpoint<B: AutodiffBackend, O: Optimizer<Tiger<B>, B>>(

@@ -12,7 +12,7 @@ use trainer::settings::{eval_settings, reducer_identity};
 use trainer::train::subsample;
 
 use super::train::{catalogue, load_model};
-use super::{Stage, StageContext};
+use super::{Stage, StageContext, variant_name};
 use crate::backend::device;
 
 /// Evaluates a trained model.
@@ -79,11 +79,11 @@ impl Stage for EvalStage {
         // The same users for every seed and variant (a fixed subsample when eval.test_users > 0).
         let users = subsample(&data.split.test, config.eval.test_users, 0);
         let settings = eval_settings(config, false)?;
-        let label = format!("test {}/seed-{seed}", config.reducer.kind);
+        let label = format!("test {}/seed-{seed}", variant_name(ctx));
         let metrics = evaluate(&model, &users, &catalogue, &settings, &device(), &label)?;
         let pop = popularity(&data.split.train, &users, &config.eval.ks);
         let report = EvalReport {
-            variant: config.reducer.kind.to_string(),
+            variant: variant_name(ctx),
             seed,
             users: users.len(),
             all_users: data.split.test.len(),

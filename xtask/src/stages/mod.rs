@@ -30,7 +30,7 @@ pub struct StageContext<'a> {
     /// The seed, for per-seed stages.
     pub seed: Option<u64>,
     /// The reducer variant, for per-seed stages (`config.reducer.kind` is set to it).
-    pub variant: Option<artifacts::config::ReducerName>,
+    pub variant: Option<artifacts::config::Variant>,
     /// Upstream stage name → its artifact directory. A stage that runs once and reads a
     /// per-seed stage gets every run of it, as `<stage>:<variant>/seed-<n>`.
     pub upstream: BTreeMap<String, PathBuf>,
@@ -112,4 +112,11 @@ pub fn registry() -> Vec<Slot> {
             stage: Some(Box::new(report::ReportStage)),
         },
     ]
+}
+
+/// The run's variant as its directories name it (the reducer kind outside a per-seed stage).
+pub fn variant_name(ctx: &StageContext) -> String {
+    ctx.variant
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| ctx.config.reducer.kind.to_string())
 }

@@ -76,15 +76,18 @@ pub fn collect_runs(upstream: &BTreeMap<String, PathBuf>) -> Result<Vec<RunResul
         let eval_dir = upstream
             .get(&format!("eval:{key}"))
             .with_context(|| format!("no eval artifact for {key}"))?;
-        let train: TrainSummary = read_json(&dir.join("summary.json"))?;
-        let eval: EvalReport = read_json(&eval_dir.join("metrics.json"))?;
-        runs.push(RunResult {
-            train,
-            eval,
-            log_csv: dir.join("train_log.csv"),
-        });
+        runs.push(read_run(dir, eval_dir)?);
     }
     Ok(runs)
+}
+
+/// One run from its `train` and `eval` artifact directories.
+pub fn read_run(train_dir: &Path, eval_dir: &Path) -> Result<RunResult> {
+    Ok(RunResult {
+        train: read_json(&train_dir.join("summary.json"))?,
+        eval: read_json(&eval_dir.join("metrics.json"))?,
+        log_csv: train_dir.join("train_log.csv"),
+    })
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
@@ -104,8 +107,7 @@ pub fn markdown(dataset: &str, config: &Config, runs: &[RunResult]) -> String {
     }
     // Column order: the configured variant order.
     let variants: Vec<String> = config
-        .run
-        .variants
+        .variants()
         .iter()
         .map(|v| v.to_string())
         .filter(|v| by_variant.contains_key(v))

@@ -16,7 +16,7 @@ use trainer::checkpoint::{WorkDir, log_csv};
 use trainer::settings::{eval_settings, reducer_identity, reducer_spec, slots, tiger_config};
 use trainer::{TrainSettings, TrainUsers, WindowSampler};
 
-use super::{Stage, StageContext};
+use super::{Stage, StageContext, variant_name};
 use crate::backend::{Backend, TrainBackend, device};
 
 /// Trains the model.
@@ -115,7 +115,7 @@ impl Stage for TrainStage {
             "model": config.model,
             "reducer": reducer_identity(&config.reducer),
             "at_eval": config.reducer.at_eval,
-            "train": config.train,
+            "train": train_identity(&config.train),
             "eval": { "beam_width": config.eval.beam_width, "constrained": config.eval.constrained },
             "max_history": config.data.max_history,
         }))
@@ -161,7 +161,7 @@ impl Stage for TrainStage {
             &catalogue,
             &settings,
             &work,
-            &device(),
+            &crate::backend::devices(&t.devices)?,
         )?;
         let s = &outcome.state;
         let validation_s = s.validation_s;
@@ -179,7 +179,7 @@ impl Stage for TrainStage {
         std::fs::write(out.file("train_log.csv"), log_csv(&s.log))?;
         let train_s = (s.wall_s - validation_s).max(1e-9);
         let summary = TrainSummary {
-            variant: config.reducer.kind.to_string(),
+            variant: variant_name(ctx),
             seed,
             stop: serde_json::to_value(outcome.stop)?
                 .as_str()
@@ -253,4 +253,13 @@ fn print_plan(config: &Config, users: &TrainUsers, model_cfg: &TigerConfig, para
             String::new()
         },
     );
+}
+
+/// `[train]` without the keys that do not change what is learned (`devices`).
+pub fn train_identity(train: &artifacts::config::TrainConfig) -> serde_json::Value {
+    let mut v = serde_json::to_value(train).expect("serialisable");
+    if let Some(map) = v.as_object_mut() {
+        map.remove("devices");
+    }
+    v
 }
