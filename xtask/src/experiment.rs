@@ -16,7 +16,9 @@ use artifacts::config::{ReducerName, Variant};
 use crate::pipeline::{self, PipelineOptions, RunKey, StageReport};
 use crate::plots::{Marks, Series, validation_plots, xy_plot};
 use crate::stages::registry;
-use crate::stages::report::{RunResult, markdown, mean_std, paper_numbers, read_run};
+use crate::stages::report::{
+    RunResult, markdown, mean_std, paper_numbers, pm, read_run, table_metric,
+};
 use crate::workspace::Workspace;
 
 /// The research questions.
@@ -48,8 +50,8 @@ pub struct ExperimentOptions {
     pub seeds: Vec<u64>,
     /// RQ3: layers to prune after (default: every layer but the last).
     pub layers: Vec<usize>,
-    /// RQ3: keep ratios to sweep at `reducer.after_layer` (default 0.1, 0.2, the configured
-    /// ratio, 0.5, 0.75).
+    /// RQ3: keep ratios to sweep at `reducer.after_layer` (default 0.1, 0.2, 0.5, 0.75; the
+    /// configured layer and ratio are always included).
     pub ratios: Vec<f64>,
 }
 
@@ -118,6 +120,13 @@ pub fn plan(question: Question, config: &Config, opts: &ExperimentOptions) -> Re
             if let Some(r) = ratios.iter().find(|r| !(**r > 0.0 && **r <= 1.0)) {
                 bail!("--ratios: {r} is not a keep ratio in (0, 1]");
             }
+            // Both sweeps pass through the reference point (the configured layer and ratio).
+            let mut layers = layers;
+            layers.push(config.reducer.after_layer);
+            layers.sort_unstable();
+            let mut ratios = ratios;
+            ratios.push(config.reducer.keep_ratio);
+            ratios.sort_by(f64::total_cmp);
             let mut v = vec![kind(ReducerName::None)];
             v.extend(layers.iter().map(|&l| Variant {
                 after_layer: Some(l),
@@ -214,24 +223,7 @@ fn write_report(dir: &Path, build: impl FnOnce(&Path) -> Result<()>) -> Result<(
 }
 
 fn metric(r: &RunResult, i: usize) -> f64 {
-    let m = &r.eval.model;
-    match i {
-        0 => m.recall.get(&5),
-        1 => m.recall.get(&10),
-        2 => m.ndcg.get(&5),
-        _ => m.ndcg.get(&10),
-    }
-    .copied()
-    .unwrap_or(f64::NAN)
-}
-
-fn pm(values: &[f64], digits: usize) -> String {
-    let (m, s) = mean_std(values);
-    if values.len() > 1 {
-        format!("{m:.digits$} ± {s:.digits$}")
-    } else {
-        format!("{m:.digits$}")
-    }
+    table_metric(&r.eval.model, i)
 }
 
 /// Seconds of training (validation excluded) per 1,000 windows.
@@ -605,7 +597,7 @@ mod tests {
             ratios: vec![0.25],
         };
         let p = plan(Question::Rq3, &c, &opts).unwrap();
-        assert_eq!(names(&p), ["none", "rastp@3", "rastp:0.25"]);
+        assert_eq!(names(&p), ["none", "rastp", "rastp@3", "rastp:0.25"]);
         assert_eq!(p.seeds, [1, 2]);
         for (layers, ratios, needle) in [
             (vec![4], vec![], "--layers: 4"),

@@ -57,13 +57,26 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-fn pm(values: &[f64], digits: usize) -> String {
+/// `mean ± std` of `values` with `digits` decimals (just the mean for one value).
+pub fn pm(values: &[f64], digits: usize) -> String {
     let (m, s) = mean_std(values);
     if values.len() > 1 {
         format!("{m:.digits$} ± {s:.digits$}")
     } else {
         format!("{m:.digits$}")
     }
+}
+
+/// Column `i` of Table 2: Recall@5, Recall@10, NDCG@5, NDCG@10 (NaN when absent).
+pub fn table_metric(m: &evaluator::Metrics, i: usize) -> f64 {
+    match i {
+        0 => m.recall.get(&5),
+        1 => m.recall.get(&10),
+        2 => m.ndcg.get(&5),
+        _ => m.ndcg.get(&10),
+    }
+    .copied()
+    .unwrap_or(f64::NAN)
 }
 
 /// Reads every run named in `upstream` (`train:<variant>/seed-<n>`, `eval:…`).
@@ -112,15 +125,6 @@ pub fn markdown(dataset: &str, config: &Config, runs: &[RunResult]) -> String {
         .map(|v| v.to_string())
         .filter(|v| by_variant.contains_key(v))
         .collect();
-    let metric = |r: &RunResult, i: usize| -> f64 {
-        let m = &r.eval.model;
-        match i {
-            0 => m.recall.get(&5).copied().unwrap_or(f64::NAN),
-            1 => m.recall.get(&10).copied().unwrap_or(f64::NAN),
-            2 => m.ndcg.get(&5).copied().unwrap_or(f64::NAN),
-            _ => m.ndcg.get(&10).copied().unwrap_or(f64::NAN),
-        }
-    };
     let mut md = String::new();
     let seeds: Vec<u64> = {
         let mut s: Vec<u64> = runs.iter().map(|r| r.train.seed).collect();
@@ -201,20 +205,13 @@ pub fn markdown(dataset: &str, config: &Config, runs: &[RunResult]) -> String {
             if let Some(p) = paper_numbers(dataset, rastp).filter(|_| v == "none" || rastp) {
                 row.push(format!("{:.4}", p[i]));
             }
-            let vals: Vec<f64> = by_variant[v].iter().map(|r| metric(r, i)).collect();
+            let vals: Vec<f64> = by_variant[v]
+                .iter()
+                .map(|r| table_metric(&r.eval.model, i))
+                .collect();
             row.push(pm(&vals, 4));
         }
-        let pop = runs.first().map(|r| {
-            let m = &r.eval.popularity;
-            match i {
-                0 => m.recall.get(&5),
-                1 => m.recall.get(&10),
-                2 => m.ndcg.get(&5),
-                _ => m.ndcg.get(&10),
-            }
-            .copied()
-            .unwrap_or(f64::NAN)
-        });
+        let pop = runs.first().map(|r| table_metric(&r.eval.popularity, i));
         row.push(pop.map_or("-".into(), |p| format!("{p:.4}")));
         let _ = writeln!(md, "| {} |", row.join(" | "));
     }
