@@ -3,8 +3,7 @@
 
 use tiger_rastp::artifacts::dataset::Dataset;
 use tiger_rastp::artifacts::{Config, ConfigLayer, Manifest};
-use xtask::pipeline::{self, PipelineOptions, Status};
-use xtask::stages::registry;
+use xtask::pipeline::{self, PipelineOptions, StageId, Status, registry};
 use xtask::workspace::Workspace;
 
 fn workspace(runs: &std::path::Path) -> Workspace {
@@ -23,7 +22,7 @@ fn demo_dataset_artifact_follows_leave_one_out() {
     let ws = workspace(runs.path());
     let cfg = demo_config(&ws, &["data.max_history=8"]);
     let opts = PipelineOptions {
-        until: Some("data".into()),
+        until: Some(StageId::Data),
         force: false,
         seeds: vec![42],
     };
@@ -88,7 +87,7 @@ fn demo_embeddings_from_text_and_from_cooccurrence() {
     let runs = tempfile::tempdir().unwrap();
     let ws = workspace(runs.path());
     let opts = PipelineOptions {
-        until: Some("embed".into()),
+        until: Some(StageId::Embed),
         force: false,
         seeds: vec![42],
     };
@@ -96,10 +95,7 @@ fn demo_embeddings_from_text_and_from_cooccurrence() {
     // Collaborative embeddings: no model needed.
     let cfg = demo_config(&ws, &["embedding.source=cf", "embedding.cf.dim=16"]);
     let r = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
-    assert_eq!(
-        (r[0].status.clone(), r[1].status.clone()),
-        (Status::Ran, Status::Ran)
-    );
+    assert_eq!((r[0].status, r[1].status), (Status::Ran, Status::Ran));
     let dir = runs.path().join("demo/embed");
     let e = ItemEmbeddings::read(&dir).unwrap();
     let items = Dataset::read(&runs.path().join("demo/data"))
@@ -115,10 +111,7 @@ fn demo_embeddings_from_text_and_from_cooccurrence() {
     // items of the same sub-category closer than items of different categories.
     let cfg = demo_config(&ws, &[]);
     let r = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
-    assert_eq!(
-        (r[0].status.clone(), r[1].status.clone()),
-        (Status::UpToDate, Status::Ran)
-    );
+    assert_eq!((r[0].status, r[1].status), (Status::UpToDate, Status::Ran));
     let e = ItemEmbeddings::read(&dir).unwrap();
     assert_eq!(e.dim, 384);
     for i in 0..e.n {
@@ -139,7 +132,7 @@ fn demo_semantic_ids_are_unique_and_follow_the_seed() {
     let runs = tempfile::tempdir().unwrap();
     let ws = workspace(runs.path());
     let opts = PipelineOptions {
-        until: Some("sids".into()),
+        until: Some(StageId::Sids),
         force: false,
         seeds: vec![42],
     };
@@ -150,7 +143,7 @@ fn demo_semantic_ids_are_unique_and_follow_the_seed() {
     ];
     let cfg = demo_config(&ws, &base);
     let r = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
-    assert_eq!(r[2].stage, "sids");
+    assert_eq!(r[2].stage, StageId::Sids);
     assert_eq!(r[2].status, Status::Ran);
     let dir = runs.path().join("demo/sids");
     let sids = SemanticIds::read(&dir).unwrap();
@@ -178,7 +171,7 @@ fn demo_semantic_ids_are_unique_and_follow_the_seed() {
     let reseeded =
         pipeline::run(&ws, "demo", &demo_config(&ws, &sets), &registry(), &opts).unwrap();
     assert_eq!(
-        (reseeded[1].status.clone(), reseeded[2].status.clone()),
+        (reseeded[1].status, reseeded[2].status),
         (Status::UpToDate, Status::Ran)
     );
     assert_ne!(SemanticIds::read(&dir).unwrap().codes, sids.codes);

@@ -2,10 +2,9 @@
 //! eval → report for TIGER and RASTP — and the recommendations beat the most-popular baseline.
 
 use tiger_rastp::artifacts::Config;
+use tiger_rastp::artifacts::metrics::EvalReport;
 use xtask::experiment::{self, ExperimentOptions, Question};
-use xtask::pipeline::{self, PipelineOptions, Status};
-use xtask::stages::eval::EvalReport;
-use xtask::stages::registry;
+use xtask::pipeline::{self, PipelineOptions, StageId, Status, registry};
 use xtask::workspace::Workspace;
 
 #[test]
@@ -64,7 +63,7 @@ fn demo_pipeline_trains_evaluates_and_reports() {
     }
 
     // The trained model recommends ten real items with titles for a user.
-    use xtask::recommend::{Who, run as recommend};
+    use xtask::commands::recommend::{Who, recommend_for as recommend};
     let (variant, history, recs) =
         recommend(&ws, "demo", &cfg, &Who::User("1".into()), None, 42, 10).unwrap();
     assert_eq!(variant.to_string(), "none");
@@ -119,16 +118,9 @@ fn demo_pipeline_trains_evaluates_and_reports() {
     let (path, stages) = experiment::run(&ws, "demo", &config, &plan).unwrap();
     let trained: Vec<String> = stages
         .iter()
-        .filter(|r| r.stage == "train" && r.status == Status::Ran)
-        .filter_map(|r| r.dir.as_ref())
-        .map(|d| {
-            d.parent()
-                .unwrap()
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
+        .filter(|r| r.stage == StageId::Train && r.status == Status::Ran)
+        .filter_map(|r| r.run)
+        .map(|k| k.variant.to_string())
         .collect();
     assert_eq!(trained, ["l2", "max-pool", "avg-pool"], "{stages:?}");
     assert_eq!(path, demo.join("experiments/rq2/report.md"));
@@ -154,5 +146,24 @@ fn demo_pipeline_trains_evaluates_and_reports() {
         stages.iter().all(|r| r.status == Status::UpToDate),
         "{stages:?}"
     );
-    assert!(!demo.join("experiments/.rq2.tmp").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(demo.join("experiments"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // More items than the catalogue holds are refused, not padded with empty rows.
+    let err = recommend(&ws, "demo", &cfg, &Who::User("1".into()), None, 42, 5000).unwrap_err();
+    assert!(format!("{err:#}").contains("--top 5000"), "{err:#}");
+    // A damaged model file is named as damaged, not as a decoding error.
+    let record = demo.join("train/none/seed-42/model.mpk");
+    let bytes = std::fs::read(&record).unwrap();
+    std::fs::write(&record, &bytes[..bytes.len() / 2]).unwrap();
+    let err = recommend(&ws, "demo", &cfg, &Who::User("1".into()), None, 42, 10).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("model.mpk is damaged")
+            && format!("{err:#}").contains("re-run"),
+        "{err:#}"
+    );
 }

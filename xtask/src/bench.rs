@@ -3,15 +3,14 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use artifacts::config::TemplateConfig;
+use artifacts::config::{ReducerConfig, ReducerKind, TemplateConfig};
 use text_encoder::{ItemTextTemplate, SentenceEncoder};
 
 use crate::backend;
-use crate::stages::data::DataStage;
 use crate::workspace::Workspace;
 
 /// sentence-transformers all-MiniLM-L6-v2 on this kind of 2-core machine, all 12,101 Beauty item
-/// texts, batch 64, 2 threads: 125.7 items/s (`shared/bench/RESULTS-python-embed-kmeans.md`,
+/// texts, batch 64, 2 threads: 125.7 items/s (docs/reference.md §10.1,
 /// quiet re-run).
 pub const PYTORCH_EMBED_ITEMS_PER_S: f64 = 125.7;
 
@@ -69,7 +68,7 @@ fn embed_on<B: burn::tensor::backend::Backend>(
     device: &burn::tensor::Device<B>,
 ) -> Result<()> {
     let cfg = ws.config(dataset, None, "paper", &[])?;
-    let (_, data, _) = DataStage::load(ws, dataset, &cfg)?;
+    let (_, data, _) = ws.load_dataset(dataset, &cfg)?;
     // The reference benchmark's texts: the default template with HTML entities left as they are.
     let template = ItemTextTemplate::new(&TemplateConfig {
         decode_html: false,
@@ -116,7 +115,7 @@ fn embed_on<B: burn::tensor::backend::Backend>(
 
 /// scikit-learn residual k-means 3 × 256 (Lloyd, k-means++, n_init 1, no residual normalisation)
 /// on the 12,101 MiniLM Beauty embeddings: 13.2 s, level inertia 4131.46 / 3287.18 / 2773.21
-/// (`shared/bench/RESULTS-python-embed-kmeans.md`, quiet re-run).
+/// (docs/reference.md §10.1, quiet re-run).
 pub const SKLEARN_RQ_SECONDS: f64 = 13.2;
 /// scikit-learn's per-level inertia in that run.
 pub const SKLEARN_RQ_INERTIA: [f64; 3] = [4131.460, 3287.178, 2773.208];
@@ -194,21 +193,17 @@ pub fn quantize(ws: &Workspace, dataset: &str) -> Result<()> {
 }
 
 /// PyTorch 2.15, 2 threads, this machine type: the reference model at batch 64 × 150 positions,
-/// forward + loss + backward + Adam (`shared/bench/RESULTS-burn021-tiger-step.md`).
+/// forward + loss + backward + Adam (docs/reference.md §10.2–§10.3).
 pub const PYTORCH_STEP_S: [(&str, f64); 2] = [("none", 3.85), ("rastp@2", 2.70)];
 
 /// The train-step variants: (name, reducer).
-pub fn train_step_variants() -> Vec<(&'static str, Option<gr_model::tiger::ReducerSpec>)> {
-    use gr_model::tiger::ReducerSpec;
-    use rastp::ReducerKind;
-    let spec = |kind, after_layer| {
-        Some(ReducerSpec {
-            after_layer,
-            ..ReducerSpec::reference(kind)
-        })
+pub fn train_step_variants() -> Vec<(&'static str, ReducerConfig)> {
+    let spec = |kind, after_layer| ReducerConfig {
+        after_layer,
+        ..ReducerConfig::reference(kind)
     };
     vec![
-        ("none", None),
+        ("none", ReducerConfig::none()),
         ("rastp@2", spec(ReducerKind::Rastp, 2)),
         ("rastp@1", spec(ReducerKind::Rastp, 1)),
         ("l2@2", spec(ReducerKind::L2, 2)),
@@ -252,7 +247,7 @@ pub fn step_variant_name(input: StepInput, reducer: &str, valid: bool) -> String
     format!("{prefix}{reducer}{}", if valid { "+valid" } else { "" })
 }
 
-fn parse_step_variant(name: &str) -> Result<(StepInput, Option<gr_model::tiger::ReducerSpec>)> {
+fn parse_step_variant(name: &str) -> Result<(StepInput, ReducerConfig)> {
     let (input, rest) = match name.split_once(':') {
         Some(("real-fixed", r)) => (StepInput::RealFixed, r),
         Some(("real-dynamic", r)) => (StepInput::RealDynamic, r),
@@ -269,8 +264,8 @@ fn parse_step_variant(name: &str) -> Result<(StepInput, Option<gr_model::tiger::
         .find(|(n, _)| *n == reducer)
         .map(|(_, s)| s)
         .ok_or_else(|| anyhow::anyhow!("unknown variant `{reducer}`"))?;
-    if let (Some(s), true) = (spec.as_mut(), valid) {
-        s.keep_basis = gr_model::tiger::KeepOf::Valid;
+    if valid && spec.is_active() {
+        spec.keep_basis = artifacts::config::KeepBasis::Valid;
     }
     Ok((input, spec))
 }
@@ -287,7 +282,7 @@ pub fn real_windows(
         format!("real-window rows need `cargo xtask pipeline {dataset} --until sids` first")
     })?;
     let sids = artifacts::sids::SemanticIds::read(&run.join("sids"))?;
-    let table = gr_model::input::SidTable::new(&sids.codes, sids.codebook_size)?;
+    let table = gr_model::input::SidTable::from_sids(&sids)?;
     let sampler = trainer::WindowSampler::new(
         trainer::TrainUsers::new(&data.split.train),
         42,
@@ -334,7 +329,7 @@ pub fn train_step_one(
 ) -> Result<StepTiming> {
     use burn::optim::decay::WeightDecayConfig;
     use burn::optim::{AdamConfig, GradientsParams, Optimizer};
-    use burn::tensor::{Int, Tensor, TensorData};
+    use burn::tensor::{Tensor, TensorData};
     use gr_model::tiger::{Tiger, TigerConfig};
     use rand::{Rng, SeedableRng};
     type A = backend::TrainBackend;
@@ -356,46 +351,19 @@ pub fn train_step_one(
     let targets: Vec<i64> = (0..batch * levels)
         .map(|_| rng.random_range(0..codes))
         .collect();
-    let sids =
-        Tensor::<A, 3, Int>::from_data(TensorData::new(sids, [batch, items, levels]), &device);
-    let targets =
-        Tensor::<A, 2, Int>::from_data(TensorData::new(targets, [batch, levels]), &device);
-    let item_mask = Tensor::<A, 2>::ones([batch, items], &device);
-    // Chunks of (sids, mask, targets, share of the batch).
-    type Chunk = (Tensor<A, 3, Int>, Tensor<A, 2>, Tensor<A, 2, Int>, f64);
-    let chunks: Vec<Chunk> = match input {
-        StepInput::Synthetic => vec![(sids, item_mask, targets, 1.0)],
-        real => {
-            let (mut windows, table) = real_windows(ws, dataset, batch)?;
-            let (slots, chunk) = match real {
-                StepInput::RealFixed => (Some(30), batch),
-                StepInput::RealDynamic => (None, batch),
-                _ => {
-                    windows.sort_by_key(|w| w.history.len());
-                    (None, 16)
-                }
-            };
-            windows
-                .chunks(chunk)
-                .map(|part| {
-                    let h: Vec<&[u32]> = part.iter().map(|w| w.history.as_slice()).collect();
-                    let t: Vec<u32> = part.iter().map(|w| w.target).collect();
-                    let b = gr_model::input::HistoryBatch::<A>::new(
-                        &h,
-                        Some(&t),
-                        &table,
-                        slots,
-                        &device,
-                    );
-                    (
-                        b.sids,
-                        b.item_mask,
-                        b.targets.expect("targets"),
-                        part.len() as f64 / batch as f64,
-                    )
-                })
-                .collect()
-        }
+    let synthetic = gr_model::input::HistoryBatch::<A> {
+        sids: Tensor::from_data(TensorData::new(sids, [batch, items, levels]), &device),
+        item_mask: Tensor::ones([batch, items], &device),
+        targets: Some(Tensor::from_data(
+            TensorData::new(targets, [batch, levels]),
+            &device,
+        )),
+        lengths: vec![items; batch],
+    };
+    // Chunks of the step's batch with their share of it.
+    let chunks: Vec<(gr_model::input::HistoryBatch<A>, f64)> = match input {
+        StepInput::Synthetic => vec![(synthetic, 1.0)],
+        real => real_chunks::<A>(ws, dataset, real, batch, &device)?,
     };
 
     let mut steps_s = Vec::new();
@@ -404,11 +372,8 @@ pub fn train_step_one(
         let started = Instant::now();
         let mut accumulator = burn::optim::GradientsAccumulator::<Tiger<A>>::new();
         let mut step_loss = 0.0;
-        for (sids, item_mask, targets, share) in &chunks {
-            let (embeds, mask) = model.embed_history(sids.clone(), item_mask.clone());
-            let encoded = model.encode_with(embeds, mask, spec.as_ref());
-            let logits = model.logits(model.decode(&encoded, targets.clone()));
-            let loss = model.loss(logits, targets.clone()).mul_scalar(*share);
+        for (chunk, share) in &chunks {
+            let loss = model.batch_loss(chunk.clone(), &spec).mul_scalar(*share);
             step_loss += burn::tensor::ElementConversion::elem::<f32>(loss.clone().into_scalar());
             accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
         }
@@ -427,6 +392,35 @@ pub fn train_step_one(
         losses,
         peak_rss_mb: peak_rss_mb(),
     })
+}
+
+/// One micro-batch of the dataset's real windows as the chunks of a train step (fixed padding,
+/// dynamic padding, or length-sorted chunks of 16), each with its share of the batch.
+fn real_chunks<A: burn::tensor::backend::Backend>(
+    ws: &Workspace,
+    dataset: &str,
+    input: StepInput,
+    batch: usize,
+    device: &burn::tensor::Device<A>,
+) -> Result<Vec<(gr_model::input::HistoryBatch<A>, f64)>> {
+    let (mut windows, table) = real_windows(ws, dataset, batch)?;
+    let (slots, chunk) = match input {
+        StepInput::RealFixed => (Some(30), batch),
+        StepInput::RealDynamic => (None, batch),
+        _ => {
+            windows.sort_by_key(|w| w.history.len());
+            (None, 16)
+        }
+    };
+    Ok(windows
+        .chunks(chunk)
+        .map(|part| {
+            let h: Vec<&[u32]> = part.iter().map(|w| w.history.as_slice()).collect();
+            let t: Vec<u32> = part.iter().map(|w| w.target).collect();
+            let b = gr_model::input::HistoryBatch::<A>::new(&h, Some(&t), &table, slots, device);
+            (b, part.len() as f64 / batch as f64)
+        })
+        .collect())
 }
 
 /// Peak resident set size of this process (MB), from /proc/self/status; 0 where unavailable.
@@ -586,7 +580,7 @@ fn train_step_synthetic(dataset: &str, batch: usize, warmup: usize, steps: usize
 
 /// PyTorch 2.15, 2 threads, this machine type: beam search (width 10, KV cache) of the reference
 /// model over 256 users with 30-item histories (150 positions), users/s
-/// (`shared/bench/RESULTS-peer-tiger-torch.md`, quiet re-run).
+/// (docs/reference.md §10.2, quiet re-run).
 pub const PYTORCH_BEAM_USERS_PER_S: [(&str, f64); 2] = [("none", 30.8), ("rastp@2", 54.5)];
 
 /// Beam-search throughput of the reference model (untrained; speed does not depend on the
@@ -595,10 +589,8 @@ pub const PYTORCH_BEAM_USERS_PER_S: [(&str, f64); 2] = [("none", 30.8), ("rastp@
 pub fn generate(ws: &Workspace, dataset: &str, users: usize, batch: usize) -> Result<()> {
     use burn::tensor::{Int, Tensor, TensorData};
     use evaluator::{Catalogue, EvalSettings, recommend};
-    use gr_model::input::SidTable;
-    use gr_model::tiger::{ReducerSpec, Tiger, TigerConfig};
+    use gr_model::tiger::{Tiger, TigerConfig};
     use rand::{Rng, SeedableRng};
-    use rastp::ReducerKind;
     type B = backend::Backend;
 
     let device = backend::device();
@@ -606,8 +598,8 @@ pub fn generate(ws: &Workspace, dataset: &str, users: usize, batch: usize) -> Re
     let cfg = TigerConfig::reference();
     let model = Tiger::<B>::new(&cfg, &device);
     let reducers = [
-        ("none", None),
-        ("rastp@2", Some(ReducerSpec::reference(ReducerKind::Rastp))),
+        ("none", ReducerConfig::none()),
+        ("rastp@2", ReducerConfig::reference(ReducerKind::Rastp)),
     ];
     println!(
         "bench generate: reference TIGER, beam width 10, 4 levels, KV cache; backend {}; batches of {batch} users",
@@ -630,7 +622,7 @@ pub fn generate(ws: &Workspace, dataset: &str, users: usize, batch: usize) -> Re
         for _ in 0..3 {
             let started = Instant::now();
             let (embeds, m) = model.embed_history(sids.clone(), mask.clone());
-            let encoded = model.encode_with(embeds, m, spec.as_ref());
+            let encoded = model.encode_with(embeds, m, spec);
             let _ = gr_model::generate::beam_search(&model, &encoded, 10);
             times.push(started.elapsed().as_secs_f64());
         }
@@ -657,8 +649,8 @@ pub fn generate(ws: &Workspace, dataset: &str, users: usize, batch: usize) -> Re
         return Ok(());
     };
     let sid_art = artifacts::sids::SemanticIds::read(&run.join("sids"))?;
-    let catalogue = Catalogue::new(SidTable::new(&sid_art.codes, sid_art.codebook_size)?)?;
-    let test = trainer::train::subsample(&data.split.test, users, 0);
+    let catalogue = Catalogue::from_sids(&sid_art)?;
+    let test = artifacts::dataset::subsample(&data.split.test, users, 0);
     let mean = test.iter().map(|u| u.history.len()).sum::<usize>() as f64 / test.len() as f64;
     let mut order: Vec<usize> = (0..test.len()).collect();
     order.sort_by_key(|&u| test[u].history.len());
@@ -671,7 +663,7 @@ pub fn generate(ws: &Workspace, dataset: &str, users: usize, batch: usize) -> Re
                     batch_users: batch,
                     ks: vec![5, 10],
                     slots,
-                    reducer: *spec,
+                    reducer: spec.clone(),
                     with_loss: false,
                 };
                 let started = Instant::now();

@@ -11,14 +11,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use artifacts::Config;
-use artifacts::config::{ReducerName, Variant};
+use artifacts::config::{ReducerKind, Variant};
+use artifacts::lock::RunLock;
+use artifacts::store::StagingDir;
+use reporting::RunResult;
+use reporting::plots::{Marks, Series, validation_plots, xy_plot};
+use reporting::runs::by_variant;
+use reporting::stats::{mean_std, paper_numbers, pm, table_metric, time_saved};
+use reporting::table2::markdown;
 
-use crate::pipeline::{self, PipelineOptions, RunKey, StageReport};
-use crate::plots::{Marks, Series, validation_plots, xy_plot};
-use crate::stages::registry;
-use crate::stages::report::{
-    RunResult, markdown, mean_std, paper_numbers, pm, read_run, table_metric,
-};
+use crate::pipeline::{self, PipelineOptions, StageReport};
+use crate::stages::{RunKey, StageId, registry};
 use crate::workspace::Workspace;
 
 /// The research questions.
@@ -86,13 +89,13 @@ pub fn plan(question: Question, config: &Config, opts: &ExperimentOptions) -> Re
         (_, true) => config.run.seeds.clone(),
     };
     let variants = match question {
-        Question::Rq1 => vec![kind(ReducerName::None), kind(ReducerName::Rastp)],
+        Question::Rq1 => vec![kind(ReducerKind::None), kind(ReducerKind::Rastp)],
         Question::Rq2 => vec![
-            kind(ReducerName::None),
-            kind(ReducerName::Rastp),
-            kind(ReducerName::L2),
-            kind(ReducerName::MaxPool),
-            kind(ReducerName::AvgPool),
+            kind(ReducerKind::None),
+            kind(ReducerKind::Rastp),
+            kind(ReducerKind::L2),
+            kind(ReducerKind::MaxPool),
+            kind(ReducerKind::AvgPool),
         ],
         Question::Rq3 => {
             let layers_in_model = config.model.encoder_layers;
@@ -127,14 +130,14 @@ pub fn plan(question: Question, config: &Config, opts: &ExperimentOptions) -> Re
             let mut ratios = ratios;
             ratios.push(config.reducer.keep_ratio);
             ratios.sort_by(f64::total_cmp);
-            let mut v = vec![kind(ReducerName::None)];
+            let mut v = vec![kind(ReducerKind::None)];
             v.extend(layers.iter().map(|&l| Variant {
                 after_layer: Some(l),
-                ..kind(ReducerName::Rastp)
+                ..kind(ReducerKind::Rastp)
             }));
             v.extend(ratios.iter().map(|&r| Variant {
                 keep_ratio: Some(r),
-                ..kind(ReducerName::Rastp)
+                ..kind(ReducerKind::Rastp)
             }));
             v
         }
@@ -158,10 +161,11 @@ pub fn run(
     config: &Config,
     plan: &Plan,
 ) -> Result<(PathBuf, Vec<StageReport>)> {
+    let _lock = RunLock::acquire(&ws.run_dir(dataset))?;
     let mut cfg = config.clone();
     cfg.run.variants = plan.variants.clone();
     let opts = PipelineOptions {
-        until: Some("eval".into()),
+        until: Some(StageId::Eval),
         force: false,
         seeds: plan.seeds.clone(),
     };
@@ -186,7 +190,7 @@ pub fn collect(ws: &Workspace, dataset: &str, plan: &Plan) -> Result<Vec<RunResu
     for &variant in &plan.variants {
         for &seed in &plan.seeds {
             let key = RunKey { variant, seed };
-            runs.push(read_run(
+            runs.push(RunResult::read(
                 &key.dir(&run_dir.join("train")),
                 &key.dir(&run_dir.join("eval")),
             )?);
@@ -197,28 +201,11 @@ pub fn collect(ws: &Workspace, dataset: &str, plan: &Plan) -> Result<Vec<RunResu
 
 /// Builds a report in a fresh temporary directory beside `dir`, then puts it in place of `dir`.
 fn write_report(dir: &Path, build: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let parent = dir.parent().context("report directory has no parent")?;
-    std::fs::create_dir_all(parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
-    let name = dir.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = parent.join(format!(".{name}.tmp"));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)?;
-    }
-    std::fs::create_dir(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    build(&tmp)?;
-    let old = parent.join(format!(".{name}.old"));
-    if old.exists() {
-        std::fs::remove_dir_all(&old)?;
-    }
-    if dir.exists() {
-        std::fs::rename(dir, &old)?;
-    }
-    std::fs::rename(&tmp, dir)
+    let staging = StagingDir::new(dir)?;
+    build(staging.path())?;
+    staging
+        .commit()
         .with_context(|| format!("cannot move the report to {}", dir.display()))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old)?;
-    }
     Ok(())
 }
 
@@ -228,7 +215,7 @@ fn metric(r: &RunResult, i: usize) -> f64 {
 
 /// Seconds of training (validation excluded) per 1,000 windows.
 fn seconds_per_k_windows(r: &RunResult) -> f64 {
-    1000.0 / r.train.windows_per_s
+    r.seconds_per_k_windows()
 }
 
 /// The report's markdown; plots go into `dir`.
@@ -345,11 +332,7 @@ fn settings(config: &Config) -> String {
         t.grad_accumulation,
         t.lr,
         t.val_every,
-        if t.val_users == 0 {
-            "all".to_string()
-        } else {
-            t.val_users.to_string()
-        },
+        t.val_users_text(),
         config.eval.beam_width,
         if config.eval.constrained {
             "trie-constrained"
@@ -357,18 +340,6 @@ fn settings(config: &Config) -> String {
             "unconstrained"
         },
     )
-}
-
-/// Runs grouped by variant, in run order.
-fn by_variant(runs: &[RunResult]) -> Vec<(String, Vec<&RunResult>)> {
-    let mut out: Vec<(String, Vec<&RunResult>)> = Vec::new();
-    for r in runs {
-        match out.iter_mut().find(|(v, _)| *v == r.train.variant) {
-            Some((_, rs)) => rs.push(r),
-            None => out.push((r.train.variant.clone(), vec![r])),
-        }
-    }
-    out
 }
 
 /// One row per variant: its reducer settings, test metrics (mean ± std over seeds), training
@@ -386,9 +357,9 @@ pub fn variant_table(config: &Config, runs: &[RunResult]) -> String {
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (v, rs) in &groups {
-        let variant: Variant = v.parse().unwrap_or(Variant::kind(ReducerName::None));
+        let variant: Variant = v.parse().unwrap_or(Variant::kind(ReducerKind::None));
         let reducer = variant.apply(&config.reducer);
-        let (layer, ratio) = if reducer.kind == ReducerName::None {
+        let (layer, ratio) = if reducer.kind == ReducerKind::None {
             ("-".to_string(), "1".to_string())
         } else {
             (
@@ -401,7 +372,7 @@ pub fn variant_table(config: &Config, runs: &[RunResult]) -> String {
         let per_k: Vec<f64> = rs.iter().map(|r| seconds_per_k_windows(r)).collect();
         let best: Vec<f64> = rs.iter().map(|r| r.train.best_val_recall5).collect();
         let saved = match none_rate {
-            Some(n) if v != "none" => format!("{:.1} %", 100.0 * (1.0 - n / mean_std(&rate).0)),
+            Some(n) if v != "none" => format!("{:.1} %", 100.0 * time_saved(n, mean_std(&rate).0)),
             _ => "-".into(),
         };
         let _ = writeln!(
@@ -451,7 +422,7 @@ fn rq3_plots(config: &Config, runs: &[RunResult], dir: &Path) -> Result<()> {
                 .collect::<Vec<_>>(),
         )
         .0;
-        if r.kind == ReducerName::None {
+        if r.kind == ReducerKind::None {
             none = Some((recall, time));
             continue;
         }
@@ -533,7 +504,7 @@ pub fn rq1_summary(results: &[(String, Vec<RunResult>)]) -> String {
                 .collect();
             let rate: Vec<f64> = rs.iter().map(|r| r.train.windows_per_s).collect();
             let saved = match none_rate {
-                Some(n) if rastp => format!("{:.1} %", 100.0 * (1.0 - n / mean_std(&rate).0)),
+                Some(n) if rastp => format!("{:.1} %", 100.0 * time_saved(n, mean_std(&rate).0)),
                 _ => "-".into(),
             };
             let _ = writeln!(

@@ -1,11 +1,11 @@
-//! The command line of the project (`cargo xtask …`): the pipeline orchestrator with stage
-//! caching, data commands, configuration, backends. Ordinary Rust, one module per concern.
+//! The command line of the project (`cargo xtask …`) and the application behind it: the stage
+//! engine ([`pipeline`]) and its stages ([`stages`]), the experiments, the benchmarks, and the
+//! choice of backend. Library crates do the work; this crate orchestrates.
 
 pub mod backend;
 pub mod bench;
+pub mod commands;
 pub mod experiment;
 pub mod pipeline;
-pub mod plots;
-pub mod recommend;
 pub mod stages;
 pub mod workspace;

@@ -1,5 +1,7 @@
 //! The orchestrator: runs the stages in order, reusing every artifact whose manifest matches the
-//! stage's config hash and input hashes, and reports what it did.
+//! stage's config hash and input hashes, and reports what it did. It holds the dataset's run
+//! lock ([`artifacts::lock::RunLock`]) while it works, so a second pipeline on the same runs
+//! folder stops at once with the holder's name instead of racing it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -7,63 +9,56 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use artifacts::config::Variant;
+use artifacts::lock::RunLock;
 use artifacts::manifest::{Fingerprint, Manifest};
 use artifacts::{ArtifactWriter, Config};
 
-use crate::stages::{Slot, Stage, StageContext};
+pub use crate::stages::{RunKey, StageId, registry};
+use crate::stages::{Stage, StageContext, Upstream};
 use crate::workspace::Workspace;
 
 /// What to run.
 #[derive(Debug, Clone, Default)]
 pub struct PipelineOptions {
     /// Last stage to run (inclusive); `None` runs them all.
-    pub until: Option<String>,
+    pub until: Option<StageId>,
     /// Re-run stages even when their artifacts are up to date.
     pub force: bool,
     /// Seeds for per-seed stages.
     pub seeds: Vec<u64>,
 }
 
-/// What happened to one stage (and seed).
-#[derive(Debug, Clone, PartialEq)]
+/// What happened to one stage (and run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// It ran and wrote its artifact.
     Ran,
     /// Its artifact matched; nothing ran.
     UpToDate,
-    /// The stage is not implemented yet.
-    NotAvailable,
-    /// An upstream stage has no artifact (because it is not available).
-    Blocked(String),
 }
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Status::Ran => f.write_str("ran"),
-            Status::UpToDate => f.write_str("up to date"),
-            Status::NotAvailable => f.write_str("not available yet"),
-            Status::Blocked(up) => write!(f, "waits for `{up}`"),
-        }
+        f.write_str(match self {
+            Status::Ran => "ran",
+            Status::UpToDate => "up to date",
+        })
     }
 }
 
 /// One row of the pipeline's report.
 #[derive(Debug, Clone)]
 pub struct StageReport {
-    /// Stage name.
-    pub stage: String,
-    /// Seed of a per-seed stage.
-    pub seed: Option<u64>,
+    /// Which stage.
+    pub stage: StageId,
+    /// The run of a per-seed stage.
+    pub run: Option<RunKey>,
     /// What happened.
     pub status: Status,
-    /// Wall time of this invocation (0 when it did not run).
+    /// Wall time of this invocation.
     pub seconds: f64,
-    /// Artifact directory, when there is one.
-    pub dir: Option<PathBuf>,
-    /// One-line description of the stage.
-    pub about: &'static str,
+    /// Artifact directory.
+    pub dir: PathBuf,
 }
 
 /// Runs the pipeline for one dataset.
@@ -71,30 +66,26 @@ pub fn run(
     workspace: &Workspace,
     dataset: &str,
     config: &Config,
-    slots: &[Slot],
+    stages: &[Box<dyn Stage>],
     opts: &PipelineOptions,
 ) -> Result<Vec<StageReport>> {
-    let last = match &opts.until {
-        Some(name) => slots.iter().position(|s| s.name == name).with_context(|| {
-            format!(
-                "unknown stage `{name}` for --until; stages: {}",
-                slots.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
-            )
-        })?,
-        None => slots.len() - 1,
+    let last = match opts.until {
+        Some(id) => stages
+            .iter()
+            .position(|s| s.id() == id)
+            .with_context(|| format!("stage `{id}` is not in this pipeline"))?,
+        None => stages.len().checked_sub(1).context("no stages to run")?,
     };
     if opts.seeds.is_empty() {
         bail!("no seeds given");
     }
     let run_dir = workspace.run_dir(dataset);
-    let per_seed: BTreeMap<&str, bool> = slots
-        .iter()
-        .map(|s| (s.name, s.stage.as_ref().is_some_and(|st| st.per_seed())))
-        .collect();
-    let is_per_seed = |stage: &str| per_seed.get(stage).copied().unwrap_or(false);
-    let artifact_dir = |stage: &str, key: Option<&RunKey>| match key {
-        Some(k) if is_per_seed(stage) => k.dir(&run_dir.join(stage)),
-        _ => run_dir.join(stage),
+    let _lock = RunLock::acquire(&run_dir)?;
+    let per_seed: BTreeMap<StageId, bool> = stages.iter().map(|s| (s.id(), s.per_seed())).collect();
+    let is_per_seed = |stage: StageId| per_seed.get(&stage).copied().unwrap_or(false);
+    let artifact_dir = |stage: StageId, key: Option<&RunKey>| match key {
+        Some(k) if is_per_seed(stage) => k.dir(&run_dir.join(stage.name())),
+        _ => run_dir.join(stage.name()),
     };
     let variants = config.variants();
     if variants.is_empty() {
@@ -104,115 +95,65 @@ pub fn run(
         .iter()
         .flat_map(|&variant| opts.seeds.iter().map(move |&seed| RunKey { variant, seed }))
         .collect();
+    let variant_configs: Vec<Config> = variants
+        .iter()
+        .map(|v| config.for_variant(v))
+        .collect::<Result<_>>()?;
+    let config_of = |key: Option<&RunKey>| match key {
+        Some(k) => variants
+            .iter()
+            .position(|v| *v == k.variant)
+            .map_or(config, |i| &variant_configs[i]),
+        None => config,
+    };
 
     let mut reports = Vec::new();
-    let mut missing: BTreeMap<&str, ()> = BTreeMap::new();
-    for slot in &slots[..=last] {
-        let Some(stage) = &slot.stage else {
-            missing.insert(slot.name, ());
-            reports.push(report(slot, None, Status::NotAvailable, 0.0, None));
-            continue;
-        };
-        if let Some(up) = stage.upstream().iter().find(|u| missing.contains_key(*u)) {
-            missing.insert(slot.name, ());
-            reports.push(report(
-                slot,
-                None,
-                Status::Blocked(up.to_string()),
-                0.0,
-                None,
-            ));
-            continue;
-        }
+    for stage in &stages[..=last] {
         let stage_keys: Vec<Option<&RunKey>> = if stage.per_seed() {
             keys.iter().map(Some).collect()
         } else {
             vec![None]
         };
         for key in stage_keys {
-            let dir = artifact_dir(slot.name, key);
-            let mut upstream = BTreeMap::new();
+            let dir = artifact_dir(stage.id(), key);
+            let mut upstream = Upstream::default();
             for &u in stage.upstream() {
                 if is_per_seed(u) && key.is_none() {
                     // A stage that runs once reads every run of a per-seed stage.
                     for k in &keys {
-                        upstream.insert(format!("{u}:{}", k.label()), artifact_dir(u, Some(k)));
+                        upstream.insert(u, Some(*k), artifact_dir(u, Some(k)));
                     }
                 } else {
-                    upstream.insert(u.to_string(), artifact_dir(u, key));
+                    upstream.insert(u, None, artifact_dir(u, key));
                 }
             }
-            let variant_config;
-            let config = match key {
-                Some(k) => {
-                    variant_config = config.for_variant(&k.variant);
-                    &variant_config
-                }
-                None => config,
-            };
             let ctx = StageContext {
                 workspace,
                 dataset,
-                config,
-                seed: key.map(|k| k.seed),
-                variant: key.map(|k| k.variant),
+                config: config_of(key),
+                run: key.copied(),
                 upstream,
                 work_dir: work_dir(&dir),
                 run_hash: String::new(),
             };
-            let status = run_stage(stage.as_ref(), ctx, &dir, opts.force)
-                .with_context(|| format!("stage `{}` failed", slot.name))?;
-            let (status, secs) = status;
-            let label = key.map(|k| format!(" ({})", k.label())).unwrap_or_default();
+            let (status, seconds) = run_stage(stage.as_ref(), ctx, &dir, opts.force)
+                .with_context(|| format!("stage `{}` failed", stage.id()))?;
+            let label = key.map(|k| format!(" ({k})")).unwrap_or_default();
             eprintln!(
-                "[{}{label}] {status} ({secs:.1} s) -> {}",
-                slot.name,
+                "[{}{label}] {status} ({seconds:.1} s) -> {}",
+                stage.id(),
                 dir.display()
             );
-            reports.push(report(slot, key.map(|k| k.seed), status, secs, Some(dir)));
+            reports.push(StageReport {
+                stage: stage.id(),
+                run: key.copied(),
+                status,
+                seconds,
+                dir,
+            });
         }
     }
     Ok(reports)
-}
-
-fn report(
-    slot: &Slot,
-    seed: Option<u64>,
-    status: Status,
-    seconds: f64,
-    dir: Option<PathBuf>,
-) -> StageReport {
-    StageReport {
-        stage: slot.name.to_string(),
-        seed,
-        status,
-        seconds,
-        dir,
-        about: slot.about,
-    }
-}
-
-/// One run of the per-seed stages: a reducer variant and a seed.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RunKey {
-    /// The reducer variant of this run (canonical).
-    pub variant: Variant,
-    /// The seed.
-    pub seed: u64,
-}
-
-impl RunKey {
-    /// `<variant>/seed-<seed>` under a stage's directory.
-    pub fn dir(&self, stage_dir: &Path) -> PathBuf {
-        stage_dir
-            .join(self.variant.to_string())
-            .join(format!("seed-{}", self.seed))
-    }
-
-    /// `<variant>/seed-<seed>`.
-    pub fn label(&self) -> String {
-        format!("{}/seed-{}", self.variant, self.seed)
-    }
 }
 
 /// Where a stage keeps state between attempts (checkpoints): beside its artifact directory.
@@ -224,19 +165,12 @@ pub fn work_dir(artifact_dir: &Path) -> PathBuf {
     artifact_dir.with_file_name(format!("{name}.work"))
 }
 
-/// Runs one stage unless its artifact is current. Returns the status and the wall time.
-fn run_stage(
-    stage: &dyn Stage,
-    mut ctx: StageContext,
-    dir: &Path,
-    force: bool,
-) -> Result<(Status, f64)> {
-    let started = Instant::now();
+/// The fingerprint a stage would record now: its config hash and its inputs' hashes.
+fn fingerprint(stage: &dyn Stage, ctx: &StageContext) -> Result<Fingerprint> {
     let mut inputs = BTreeMap::new();
-    for (name, up_dir) in &ctx.upstream {
-        let manifest = Manifest::require(up_dir, name)?;
-        let base = name.split(':').next().unwrap_or(name);
-        let hash = match stage.upstream_files(base, ctx.config) {
+    for (up, name, up_dir) in ctx.upstream.named() {
+        let manifest = Manifest::require(up_dir, up.name())?;
+        let hash = match stage.upstream_files(up, ctx.config) {
             None => manifest.content_hash,
             Some(files) => {
                 let mut read = BTreeMap::new();
@@ -251,18 +185,29 @@ fn run_stage(
         };
         inputs.insert(format!("stage:{name}"), hash);
     }
-    for (name, path) in stage.external_inputs(&ctx)? {
+    for (name, path) in stage.external_inputs(ctx)? {
         inputs.insert(
             format!("file:{name}"),
             artifacts::hashing::hash_file(&path)?,
         );
     }
-    let fingerprint = Fingerprint {
-        stage: stage.name().to_string(),
+    Ok(Fingerprint {
+        stage: stage.id().name().to_string(),
         schema_version: stage.schema_version(),
         config_hash: stage.config_hash(ctx.config),
         inputs,
-    };
+    })
+}
+
+/// Runs one stage unless its artifact is current. Returns the status and the wall time.
+fn run_stage(
+    stage: &dyn Stage,
+    mut ctx: StageContext,
+    dir: &Path,
+    force: bool,
+) -> Result<(Status, f64)> {
+    let started = Instant::now();
+    let fingerprint = fingerprint(stage, &ctx)?;
     let current = Manifest::read(dir)
         .ok()
         .flatten()
@@ -272,14 +217,13 @@ fn run_stage(
     }
     ctx.run_hash = artifacts::hashing::hash_json(&fingerprint);
     let mut writer = ArtifactWriter::create(dir, fingerprint)?;
-    if let Some(seed) = ctx.seed {
-        writer.detail("seed", seed);
-    }
-    if let Some(variant) = ctx.variant {
-        writer.detail("variant", variant.to_string());
+    if let Some(run) = ctx.run {
+        writer
+            .detail("seed", run.seed)
+            .detail("variant", run.variant.to_string());
     }
     stage.run(&ctx, &mut writer)?;
-    writer.commit(&format!("{} {}", stage.name(), env!("CARGO_PKG_VERSION")))?;
+    writer.commit(&format!("{} {}", stage.id(), env!("CARGO_PKG_VERSION")))?;
     if ctx.work_dir.exists() {
         std::fs::remove_dir_all(&ctx.work_dir)
             .with_context(|| format!("cannot remove {}", ctx.work_dir.display()))?;
@@ -293,22 +237,19 @@ pub fn table(reports: &[StageReport]) -> String {
         "stage".to_string(),
         "status".into(),
         "time".into(),
-        "artifact / what".into(),
+        "artifact".into(),
     ]];
     for r in reports {
-        let stage = match r.seed {
-            Some(s) => format!("{} seed {s}", r.stage),
-            None => r.stage.clone(),
+        let stage = match r.run {
+            Some(k) => format!("{} seed {}", r.stage, k.seed),
+            None => r.stage.to_string(),
         };
-        let time = match r.status {
-            Status::Ran | Status::UpToDate => format!("{:.1} s", r.seconds),
-            _ => "-".into(),
-        };
-        let what = match &r.dir {
-            Some(d) => d.display().to_string(),
-            None => r.about.to_string(),
-        };
-        rows.push([stage, r.status.to_string(), time, what]);
+        rows.push([
+            stage,
+            r.status.to_string(),
+            format!("{:.1} s", r.seconds),
+            r.dir.display().to_string(),
+        ]);
     }
     let widths: Vec<usize> = (0..4)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap())
@@ -329,33 +270,36 @@ pub fn table(reports: &[StageReport]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use artifacts::config::ReducerName;
+    use artifacts::config::{ReducerKind, Variant};
     use std::cell::Cell;
     use std::rc::Rc;
 
     /// A stage for testing the orchestrator: writes its config value and counts its runs.
     struct Counting {
-        name: &'static str,
-        upstream: &'static [&'static str],
+        id: StageId,
+        upstream: &'static [StageId],
         per_seed: bool,
         runs: Rc<Cell<usize>>,
     }
 
     impl Stage for Counting {
-        fn name(&self) -> &'static str {
-            self.name
+        fn id(&self) -> StageId {
+            self.id
+        }
+        fn about(&self) -> &'static str {
+            "counts its runs"
         }
         fn schema_version(&self) -> u32 {
             1
         }
-        fn upstream(&self) -> &'static [&'static str] {
+        fn upstream(&self) -> &'static [StageId] {
             self.upstream
         }
         fn config_hash(&self, config: &Config) -> String {
             // Only the first stage reads the config.
             match self.upstream.is_empty() {
                 true => Config::section_hash(&config.data.max_history),
-                false => Config::section_hash(&self.name),
+                false => Config::section_hash(&self.id.name()),
             }
         }
         fn per_seed(&self) -> bool {
@@ -375,49 +319,32 @@ mod tests {
         }
     }
 
-    fn slots(counts: &[Rc<Cell<usize>>; 3]) -> Vec<Slot> {
+    fn stages(counts: &[Rc<Cell<usize>>; 3]) -> Vec<Box<dyn Stage>> {
         vec![
-            Slot {
-                name: "a",
-                about: "first",
-                stage: Some(Box::new(Counting {
-                    name: "a",
-                    upstream: &[],
-                    per_seed: false,
-                    runs: counts[0].clone(),
-                })),
-            },
-            Slot {
-                name: "b",
-                about: "second",
-                stage: Some(Box::new(Counting {
-                    name: "b",
-                    upstream: &["a"],
-                    per_seed: false,
-                    runs: counts[1].clone(),
-                })),
-            },
-            Slot {
-                name: "c",
-                about: "per seed",
-                stage: Some(Box::new(Counting {
-                    name: "c",
-                    upstream: &["b"],
-                    per_seed: true,
-                    runs: counts[2].clone(),
-                })),
-            },
-            Slot {
-                name: "d",
-                about: "later",
-                stage: None,
-            },
+            Box::new(Counting {
+                id: StageId::Data,
+                upstream: &[],
+                per_seed: false,
+                runs: counts[0].clone(),
+            }),
+            Box::new(Counting {
+                id: StageId::Embed,
+                upstream: &[StageId::Data],
+                per_seed: false,
+                runs: counts[1].clone(),
+            }),
+            Box::new(Counting {
+                id: StageId::Train,
+                upstream: &[StageId::Embed],
+                per_seed: true,
+                runs: counts[2].clone(),
+            }),
         ]
     }
 
-    fn opts(until: Option<&str>, seeds: &[u64]) -> PipelineOptions {
+    fn opts(until: Option<StageId>, seeds: &[u64]) -> PipelineOptions {
         PipelineOptions {
-            until: until.map(str::to_string),
+            until,
             force: false,
             seeds: seeds.to_vec(),
         }
@@ -428,38 +355,28 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let ws = Workspace::at(tmp.path().into(), None, Some(tmp.path().join("runs")));
         let counts: [Rc<Cell<usize>>; 3] = Default::default();
-        let slots = slots(&counts);
+        let stages = stages(&counts);
         let mut cfg = Config::default();
-        cfg.run.variants = vec![Variant::kind(ReducerName::None)];
-        let r = run(&ws, "t", &cfg, &slots, &opts(None, &[1, 2])).unwrap();
-        let statuses: Vec<_> = r.iter().map(|r| r.status.clone()).collect();
-        assert_eq!(
-            statuses,
-            vec![
-                Status::Ran,
-                Status::Ran,
-                Status::Ran,
-                Status::Ran,
-                Status::NotAvailable
-            ]
-        );
+        cfg.run.variants = vec![Variant::kind(ReducerKind::None)];
+        let r = run(&ws, "t", &cfg, &stages, &opts(None, &[1, 2])).unwrap();
+        assert!(r.iter().all(|r| r.status == Status::Ran) && r.len() == 4);
         assert!(
             tmp.path()
-                .join("runs/t/c/none/seed-2/manifest.json")
+                .join("runs/t/train/none/seed-2/manifest.json")
                 .exists()
         );
 
-        let r = run(&ws, "t", &cfg, &slots, &opts(None, &[1, 2])).unwrap();
-        assert!(r[..4].iter().all(|r| r.status == Status::UpToDate));
+        let r = run(&ws, "t", &cfg, &stages, &opts(None, &[1, 2])).unwrap();
+        assert!(r.iter().all(|r| r.status == Status::UpToDate));
         assert_eq!(
             counts.iter().map(|c| c.get()).collect::<Vec<_>>(),
             vec![1, 1, 2]
         );
 
-        // A config change re-runs `a`; its output changes, so `b` re-runs; `b`'s output is the
-        // same, so `c` is reused through the content hash.
+        // A config change re-runs `data`; its output changes, so `embed` re-runs; `embed`'s
+        // output is the same, so `train` is reused through the content hash.
         cfg.data.max_history = 7;
-        let r = run(&ws, "t", &cfg, &slots, &opts(None, &[1, 2])).unwrap();
+        let r = run(&ws, "t", &cfg, &stages, &opts(None, &[1, 2])).unwrap();
         assert_eq!(r[0].status, Status::Ran);
         assert_eq!(
             counts.iter().map(|c| c.get()).collect::<Vec<_>>(),
@@ -472,10 +389,10 @@ mod tests {
             &ws,
             "t",
             &cfg,
-            &slots,
+            &stages,
             &PipelineOptions {
                 force: true,
-                ..opts(Some("a"), &[1])
+                ..opts(Some(StageId::Data), &[1])
             },
         )
         .unwrap();
@@ -485,41 +402,37 @@ mod tests {
 
         // Two variants: the per-seed stage runs once per (variant, seed), in its own directory.
         cfg.run.variants = vec![
-            Variant::kind(ReducerName::None),
+            Variant::kind(ReducerKind::None),
             "rastp@1:0.5".parse().unwrap(),
         ];
-        let r = run(&ws, "t", &cfg, &slots, &opts(Some("c"), &[1])).unwrap();
+        let r = run(&ws, "t", &cfg, &stages, &opts(Some(StageId::Train), &[1])).unwrap();
         assert_eq!(r.len(), 4);
         assert!(
             tmp.path()
-                .join("runs/t/c/rastp@1:0.5/seed-1/manifest.json")
+                .join("runs/t/train/rastp@1:0.5/seed-1/manifest.json")
                 .exists()
         );
     }
 
     #[test]
-    fn unknown_until_lists_stages_and_missing_stages_block_downstream() {
+    fn stage_names_parse_and_bad_ones_list_the_stages() {
+        assert_eq!("sids".parse::<StageId>().unwrap(), StageId::Sids);
+        let m = format!("{:#}", "zz".parse::<StageId>().unwrap_err());
+        assert!(m.contains("data, embed, sids, train, eval, report"), "{m}");
         let tmp = tempfile::tempdir().unwrap();
         let ws = Workspace::at(tmp.path().into(), None, Some(tmp.path().join("runs")));
         let counts: [Rc<Cell<usize>>; 3] = Default::default();
-        let mut slots = slots(&counts);
         let m = format!(
             "{:#}",
             run(
                 &ws,
                 "t",
                 &Config::default(),
-                &slots,
-                &opts(Some("zz"), &[1])
+                &stages(&counts),
+                &opts(Some(StageId::Report), &[1])
             )
             .unwrap_err()
         );
-        assert!(m.contains("a, b, c, d"), "{m}");
-        slots[1].stage = None;
-        let r = run(&ws, "t", &Config::default(), &slots, &opts(None, &[1])).unwrap();
-        assert_eq!(r[1].status, Status::NotAvailable);
-        assert_eq!(r[2].status, Status::Blocked("b".into()));
-        assert_eq!(counts[2].get(), 0);
-        assert!(table(&r).contains("waits for `b`"));
+        assert!(m.contains("`report` is not in this pipeline"), "{m}");
     }
 }

@@ -132,3 +132,31 @@ fn toml_stems(dir: &Path) -> std::io::Result<Vec<String>> {
     names.sort();
     Ok(names)
 }
+
+/// Facts a loader reports (format, filter counts, …).
+pub type Notes = std::collections::BTreeMap<String, serde_json::Value>;
+
+impl Workspace {
+    /// Resolves where `dataset`'s interactions come from.
+    pub fn data_source(&self, dataset: &str, config: &Config) -> Result<data_amazon::Source> {
+        let dir = self.dataset_dir(dataset);
+        data_amazon::Source::resolve(&dir, &config.data).with_context(|| {
+            format!(
+                "dataset `{dataset}`: link its folder with `cargo xtask data fetch {dataset} --from DIR`, or \
+                 download it with `cargo xtask data fetch {dataset}` (see datasets/README.md)"
+            )
+        })
+    }
+
+    /// Loads and splits `dataset` straight from its source (no artifact written), with the
+    /// source and the loader's notes.
+    pub fn load_dataset(
+        &self,
+        dataset: &str,
+        config: &Config,
+    ) -> Result<(data_amazon::Source, artifacts::dataset::Dataset, Notes)> {
+        let source = self.data_source(dataset, config)?;
+        let (data, notes) = data_amazon::build(&source, &config.data)?;
+        Ok((source, data, notes))
+    }
+}

@@ -176,3 +176,53 @@ fn info_runs_the_backend_self_check() {
     let t = text(&o);
     assert!(o.status.success() && t.contains("self-check: ok"), "{t}");
 }
+
+#[test]
+fn two_pipelines_on_one_runs_folder_never_race() {
+    let runs = tempfile::tempdir().unwrap();
+    let r = runs.path().to_str().unwrap();
+    let args = [
+        "pipeline",
+        "demo",
+        "--until",
+        "sids",
+        "--runs-dir",
+        r,
+        "--set",
+        "embedding.source=cf",
+    ];
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .current_dir(root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("xtask starts")
+    };
+    let (a, b) = (start(), start());
+    let outputs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let mut finished = 0;
+    for o in &outputs {
+        let t = text(o);
+        if o.status.success() {
+            finished += 1;
+            assert!(t.lines().any(|l| l.starts_with("sids")), "{t}");
+        } else {
+            // The loser stops at once and names the holder; never an I/O error.
+            assert!(
+                t.contains("is in use by another run") && t.contains("pid "),
+                "{t}"
+            );
+        }
+        assert!(!t.contains("No such file"), "{t}");
+    }
+    assert!(finished >= 1);
+    // Nothing temporary is left behind.
+    let left: Vec<String> = std::fs::read_dir(runs.path().join("demo"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp") || n.starts_with(".old"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -330,7 +330,7 @@ pub struct RunConfig {
 #[serde(try_from = "String", into = "String")]
 pub struct Variant {
     /// `reducer.kind`.
-    pub kind: ReducerName,
+    pub kind: ReducerKind,
     /// `reducer.after_layer`, when it differs from `[reducer]`.
     pub after_layer: Option<usize>,
     /// `reducer.keep_ratio`, when it differs from `[reducer]`.
@@ -339,7 +339,7 @@ pub struct Variant {
 
 impl Variant {
     /// A plain reducer kind.
-    pub fn kind(kind: ReducerName) -> Variant {
+    pub fn kind(kind: ReducerKind) -> Variant {
         Variant {
             kind,
             after_layer: None,
@@ -349,8 +349,8 @@ impl Variant {
 
     /// Without the parts that equal `base` (and without any for `none`, which reduces nothing).
     pub fn canonical(&self, base: &ReducerConfig) -> Variant {
-        if self.kind == ReducerName::None {
-            return Variant::kind(ReducerName::None);
+        if self.kind == ReducerKind::None {
+            return Variant::kind(ReducerKind::None);
         }
         Variant {
             kind: self.kind,
@@ -402,7 +402,8 @@ impl std::str::FromStr for Variant {
             Some((k, l)) => (k, Some(l)),
             None => (head, None),
         };
-        let kind: ReducerName = serde_json::from_value(serde_json::Value::String(kind.into()))
+        let kind: ReducerKind = kind
+            .parse()
             .map_err(|_| anyhow!("unknown reducer `{kind}` in variant `{text}`: {expected}"))?;
         let after_layer = layer
             .map(|l| {
@@ -445,19 +446,39 @@ impl Default for RunConfig {
         RunConfig {
             seeds: vec![42],
             variants: vec![
-                Variant::kind(ReducerName::None),
-                Variant::kind(ReducerName::Rastp),
+                Variant::kind(ReducerKind::None),
+                Variant::kind(ReducerKind::Rastp),
             ],
         }
     }
 }
 
 impl Config {
-    /// The configuration of one variant: `[reducer]` with the variant's kind, layer and ratio.
-    pub fn for_variant(&self, variant: &Variant) -> Config {
+    /// The configuration of one variant: `[reducer]` with the variant's kind, layer and ratio,
+    /// checked like a loaded configuration.
+    pub fn for_variant(&self, variant: &Variant) -> Result<Config> {
         let mut c = self.clone();
         c.reducer = variant.apply(&self.reducer);
-        c
+        c.check()
+            .with_context(|| format!("in run variant `{variant}`"))?;
+        Ok(c)
+    }
+
+    /// Checks what the types alone cannot: value ranges and agreement between sections. Every
+    /// configuration the pipeline uses has passed it ([`Config::from_layers`] and
+    /// [`Config::for_variant`] call it).
+    pub fn check(&self) -> Result<()> {
+        self.reducer.check(self.model.encoder_layers)?;
+        self.train.check()
+    }
+
+    /// Item slots of fixed padding (`max_history + 1`: the reference's 30, the last one the
+    /// masked target's), or `None` for dynamic padding.
+    pub fn padding_slots(&self) -> Option<usize> {
+        match self.model.padding {
+            Padding::Fixed => Some(self.data.max_history + 1),
+            Padding::Dynamic => None,
+        }
     }
 
     /// `run.variants` in canonical form, duplicates removed, order kept.
@@ -506,7 +527,9 @@ impl Config {
             merge(&mut merged, table);
             Config::from_table(&merged).with_context(|| format!("in {layer}"))?;
         }
-        Config::from_table(&merged)
+        let config = Config::from_table(&merged)?;
+        config.check()?;
+        Ok(config)
     }
 
     /// Parses a configuration from TOML text (tests, embedded defaults).
@@ -613,7 +636,7 @@ mod tests {
         let v: Variant = "rastp@3:0.5".parse().unwrap();
         assert_eq!(
             (v.kind, v.after_layer, v.keep_ratio),
-            (ReducerName::Rastp, Some(3), Some(0.5))
+            (ReducerKind::Rastp, Some(3), Some(0.5))
         );
         assert_eq!(v.to_string(), "rastp@3:0.5");
         let base = ReducerConfig::default();

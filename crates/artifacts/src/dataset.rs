@@ -17,6 +17,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail, ensure};
 use polars::prelude::*;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 /// Version of the files above; bump when their meaning changes.
@@ -87,6 +90,21 @@ pub struct HeldOut {
     pub history: Vec<u32>,
     /// The item to predict.
     pub target: u32,
+}
+
+/// A fixed seeded subsample of `n` held-out users (all when `n` is 0 or at least their
+/// number), in their original order: the same users for every variant and seed given the seed.
+pub fn subsample(users: &[HeldOut], n: usize, seed: u64) -> Vec<HeldOut> {
+    if n == 0 || n >= users.len() {
+        return users.to_vec();
+    }
+    let mut idx: Vec<usize> = (0..users.len()).collect();
+    idx.shuffle(&mut ChaCha8Rng::seed_from_u64(crate::hashing::mix(
+        seed, 4, 0,
+    )));
+    let mut idx = idx[..n].to_vec();
+    idx.sort_unstable();
+    idx.into_iter().map(|i| users[i].clone()).collect()
 }
 
 /// The leave-one-out split.

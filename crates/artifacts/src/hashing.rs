@@ -41,6 +41,17 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A well-mixed seed for stream `stream` and counter `n` (SplitMix64's finaliser): every
+/// random choice of the pipeline derives its seed from the run's seed this way, so a choice is a
+/// pure function of (seed, stream, counter).
+pub fn mix(seed: u64, stream: u64, n: u64) -> u64 {
+    let mut z =
+        seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,6 +84,31 @@ impl Manifest {
         })
     }
 
+    /// Checks that the files `names` of the artifact in `dir` are the ones this manifest lists
+    /// (same size and SHA-256); a file that differs is named as damaged.
+    pub fn verify_files(&self, dir: &Path, names: &[&str]) -> Result<()> {
+        for &name in names {
+            let path = dir.join(name);
+            let entry = self.files.get(name).with_context(|| {
+                format!(
+                    "the `{}` artifact in {} lists no {name}; re-run the pipeline",
+                    self.fingerprint.stage,
+                    dir.display()
+                )
+            })?;
+            let intact = std::fs::metadata(&path).is_ok_and(|m| m.len() == entry.bytes)
+                && crate::hashing::hash_file(&path).is_ok_and(|h| h == entry.sha256);
+            anyhow::ensure!(
+                intact,
+                "{} is damaged (its size or content differs from what the `{}` stage wrote); \
+                 re-run the pipeline (`--force` re-runs the stage) to rebuild it",
+                path.display(),
+                self.fingerprint.stage
+            );
+        }
+        Ok(())
+    }
+
     /// True when this artifact was made with `fingerprint` and its files are still there.
     pub fn is_current(&self, dir: &Path, fingerprint: &Fingerprint) -> bool {
         self.fingerprint == *fingerprint
@@ -130,6 +155,17 @@ mod tests {
         assert!(!m.is_current(dir.path(), &fp("h2")));
         std::fs::write(dir.path().join("a.bin"), b"12").unwrap();
         assert!(!m.is_current(dir.path(), &fp("h1")));
+        let mut m = m;
+        m.files.get_mut("a.bin").unwrap().sha256 =
+            crate::hashing::hash_file(&dir.path().join("a.bin")).unwrap();
+        m.files.get_mut("a.bin").unwrap().bytes = 2;
+        m.verify_files(dir.path(), &["a.bin"]).unwrap();
+        std::fs::write(dir.path().join("a.bin"), b"13").unwrap();
+        let e = format!("{:#}", m.verify_files(dir.path(), &["a.bin"]).unwrap_err());
+        assert!(
+            e.contains("a.bin is damaged") && e.contains("re-run"),
+            "{e}"
+        );
         // Round trip through JSON keeps it equal.
         let text = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<Manifest>(&text).unwrap(), m);

@@ -1,9 +1,8 @@
 //! The configuration sections of the model, the token reducer, training and evaluation
 //! (`[model]`, `[reducer]`, `[train]`, `[eval]`). Defaults are the reference pipeline's values
-//! (reference §4, §5, §6, §7); the `quick` profile overrides budgets only.
+//! (docs/reference.md §4, §5, §6, §7); the `quick` profile overrides budgets only.
 
-use std::fmt;
-
+use anyhow::{Result, ensure};
 use serde::{Deserialize, Serialize};
 
 /// How encoder inputs are padded.
@@ -17,7 +16,7 @@ pub enum Padding {
     Dynamic,
 }
 
-/// `[model]`: the TIGER encoder-decoder's shape (reference §4).
+/// `[model]`: the TIGER encoder-decoder's shape (docs/reference.md §4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
@@ -60,37 +59,9 @@ impl Default for ModelConfig {
     }
 }
 
-/// Which token reducer runs inside the encoder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum ReducerName {
-    /// No reduction (TIGER).
-    #[default]
-    None,
-    /// Attention received × L1 norm (the paper).
-    Rastp,
-    /// L2 norm of the hidden state.
-    L2,
-    /// Max-pooling of consecutive tokens.
-    MaxPool,
-    /// Average-pooling of consecutive tokens.
-    AvgPool,
-    /// RASTP keeping the smallest set holding `reducer.mass` of the importance.
-    RastpAdaptive,
-}
-
-impl fmt::Display for ReducerName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ReducerName::None => "none",
-            ReducerName::Rastp => "rastp",
-            ReducerName::L2 => "l2",
-            ReducerName::MaxPool => "max-pool",
-            ReducerName::AvgPool => "avg-pool",
-            ReducerName::RastpAdaptive => "rastp-adaptive",
-        })
-    }
-}
+/// Which token reducer runs inside the encoder: the `rastp` crate's own enum (`none`, `rastp`,
+/// `l2`, `max-pool`, `avg-pool`, `rastp-adaptive`), so there is one name for each reducer.
+pub use rastp::ReducerKind;
 
 /// What the encoder blocks after a reduction use as position bias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -116,12 +87,12 @@ pub enum KeepBasis {
     Valid,
 }
 
-/// `[reducer]`: token reduction inside the encoder (reference §7).
+/// `[reducer]`: token reduction inside the encoder (docs/reference.md §7).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReducerConfig {
     /// `none`, `rastp`, `l2`, `max-pool`, `avg-pool`, `rastp-adaptive`.
-    pub kind: ReducerName,
+    pub kind: ReducerKind,
     /// Reduce after this encoder layer (1-based; the reference: 2 of 4).
     pub after_layer: usize,
     /// Share of tokens kept by the fixed-count reducers (the reference: 1/3).
@@ -139,13 +110,70 @@ pub struct ReducerConfig {
 impl Default for ReducerConfig {
     fn default() -> Self {
         ReducerConfig {
-            kind: ReducerName::None,
+            kind: ReducerKind::None,
             after_layer: 2,
             keep_ratio: 1.0 / 3.0,
             mass: 0.9,
             at_eval: true,
             position_bias: PositionBias::None,
             keep_basis: KeepBasis::Padded,
+        }
+    }
+}
+
+impl ReducerConfig {
+    /// No reduction (the full encoder).
+    pub fn none() -> ReducerConfig {
+        ReducerConfig {
+            kind: ReducerKind::None,
+            ..ReducerConfig::default()
+        }
+    }
+
+    /// The reference's RASTP: after layer 2, a third of the padded length, no bias afterwards.
+    pub fn reference(kind: ReducerKind) -> ReducerConfig {
+        ReducerConfig {
+            kind,
+            ..ReducerConfig::default()
+        }
+    }
+
+    /// True when tokens are reduced.
+    pub fn is_active(&self) -> bool {
+        self.kind != ReducerKind::None
+    }
+
+    /// Checks the values against a model with `encoder_layers` encoder blocks.
+    pub fn check(&self, encoder_layers: usize) -> Result<()> {
+        if !self.is_active() {
+            return Ok(());
+        }
+        ensure!(
+            (1..encoder_layers).contains(&self.after_layer),
+            "reducer.after_layer must be between 1 and {} (the model has {encoder_layers} encoder \
+             layers and a reduction after the last one prunes nothing the encoder uses), got {}",
+            encoder_layers.saturating_sub(1),
+            self.after_layer
+        );
+        ensure!(
+            self.keep_ratio > 0.0 && self.keep_ratio <= 1.0,
+            "reducer.keep_ratio must be in (0, 1], got {}",
+            self.keep_ratio
+        );
+        ensure!(
+            self.mass > 0.0 && self.mass <= 1.0,
+            "reducer.mass must be in (0, 1], got {}",
+            self.mass
+        );
+        Ok(())
+    }
+
+    /// What identifies a run's reducer (for fingerprints): nothing but the kind for `none`.
+    pub fn identity(&self) -> serde_json::Value {
+        if self.is_active() {
+            serde_json::to_value(self).expect("serialisable")
+        } else {
+            serde_json::json!({ "kind": "none" })
         }
     }
 }
@@ -173,7 +201,7 @@ pub enum WindowStarts {
     Prefix,
 }
 
-/// `[train]`: the training schedule (reference §1.2, §5).
+/// `[train]`: the training schedule (docs/reference.md §1.2, §5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
@@ -236,7 +264,59 @@ impl Default for TrainConfig {
     }
 }
 
-/// `[eval]`: generation and metrics (reference §6).
+impl TrainConfig {
+    /// Checks the values that have no meaning out of range.
+    pub fn check(&self) -> Result<()> {
+        ensure!(
+            self.lr.is_finite() && self.lr > 0.0,
+            "train.lr must be a positive finite number, got {}",
+            self.lr
+        );
+        ensure!(
+            self.weight_decay.is_finite() && self.weight_decay >= 0.0,
+            "train.weight_decay must be a non-negative finite number, got {}",
+            self.weight_decay
+        );
+        ensure!(
+            !self.devices.is_empty(),
+            "train.devices is empty: name at least one device (e.g. [0])"
+        );
+        Ok(())
+    }
+
+    /// `all` or the number of validation users, for reports.
+    pub fn val_users_text(&self) -> String {
+        if self.val_users == 0 {
+            "all".to_string()
+        } else {
+            self.val_users.to_string()
+        }
+    }
+
+    /// The run's budgets as `, at most N micro-batches, at most M minutes` (empty when
+    /// unbounded), for logs and reports.
+    pub fn limits_text(&self) -> String {
+        let mut out = String::new();
+        if self.max_batches > 0 {
+            out.push_str(&format!(", at most {} micro-batches", self.max_batches));
+        }
+        if self.max_minutes > 0.0 {
+            out.push_str(&format!(", at most {} minutes", self.max_minutes));
+        }
+        out
+    }
+
+    /// `[train]` without the keys that do not change what is learned (`devices`), for fingerprints.
+    pub fn identity(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).expect("serialisable");
+        if let Some(map) = v.as_object_mut() {
+            map.remove("devices");
+        }
+        v
+    }
+}
+
+/// `[eval]`: generation and metrics (docs/reference.md §6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvalConfig {

@@ -1,9 +1,11 @@
-//! Atomic artifact directories.
+//! Atomic directories: the one way this project replaces a directory.
 //!
-//! A stage writes into a temporary sibling directory (`.tmp-<name>-XXXX`) and the finished
-//! directory is renamed into place only after every file and the manifest are written and synced.
-//! A run killed half-way therefore never leaves a directory under the final name, let alone one
-//! with a manifest; the stale temporary directory is removed by the next writer.
+//! [`StagingDir`] is a temporary sibling (`.tmp-<name>-<pid>-XXXX`) that is filled and then
+//! renamed into place by [`replace_dir`] (the previous directory moved aside as
+//! `.old-<name>-<pid>`, removed after the rename). Artifacts ([`ArtifactWriter`]), training
+//! checkpoints and experiment reports all go through it, so a run killed half-way never leaves a
+//! directory under the final name, let alone one with a manifest. A stale temporary is removed by
+//! the next writer only once its owner (the process id in its name) is gone.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,10 +17,119 @@ use anyhow::{Context, Result, bail};
 use crate::hashing::{hash_file, hash_json};
 use crate::manifest::{FileEntry, Fingerprint, MANIFEST_FILE, Manifest};
 
-/// Writes one artifact directory atomically.
-pub struct ArtifactWriter {
+/// A directory being written, to be renamed over `final_dir` when complete. Dropped without
+/// [`StagingDir::commit`], it is removed.
+pub struct StagingDir {
     final_dir: PathBuf,
     tmp: tempfile::TempDir,
+}
+
+impl StagingDir {
+    /// A new temporary sibling of `final_dir` (the parent is created when missing).
+    pub fn new(final_dir: &Path) -> Result<StagingDir> {
+        let name = dir_name(final_dir)?;
+        let parent = final_dir.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+        remove_stale_temporaries(parent, &name)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".tmp-{name}-{}-", std::process::id()))
+            .tempdir_in(parent)
+            .with_context(|| {
+                format!(
+                    "cannot create a temporary directory in {}",
+                    parent.display()
+                )
+            })?;
+        Ok(StagingDir {
+            final_dir: final_dir.to_path_buf(),
+            tmp,
+        })
+    }
+
+    /// The directory to write into (not the final location).
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Syncs the files and renames the directory into place (replacing what was there).
+    pub fn commit(self) -> Result<PathBuf> {
+        sync_tree(self.tmp.path())?;
+        let staged = self.tmp.keep();
+        replace_dir(&staged, &self.final_dir)?;
+        Ok(self.final_dir)
+    }
+}
+
+/// Moves the complete directory `staged` to `final_dir`, replacing it: the previous directory is
+/// moved aside first and removed after the rename, so at every instant `final_dir` is either
+/// the old complete directory or the new one (or, between the two renames, absent while the old
+/// one waits under `.old-<name>-<pid>`).
+pub fn replace_dir(staged: &Path, final_dir: &Path) -> Result<()> {
+    let name = dir_name(final_dir)?;
+    let old = final_dir.with_file_name(format!(".old-{name}-{}", std::process::id()));
+    if final_dir.exists() {
+        if old.exists() {
+            fs::remove_dir_all(&old).with_context(|| format!("cannot remove {}", old.display()))?;
+        }
+        fs::rename(final_dir, &old)
+            .with_context(|| format!("cannot move the previous {} aside", final_dir.display()))?;
+    }
+    fs::rename(staged, final_dir).with_context(|| {
+        format!(
+            "cannot move {} to {}",
+            staged.display(),
+            final_dir.display()
+        )
+    })?;
+    if let Some(Ok(d)) = final_dir.parent().map(fs::File::open) {
+        let _ = d.sync_all();
+    }
+    if old.exists() {
+        fs::remove_dir_all(&old)
+            .with_context(|| format!("cannot remove the previous {}", old.display()))?;
+    }
+    Ok(())
+}
+
+/// The complete directories a killed [`replace_dir`] may have left for `final_dir`: the final
+/// directory itself when present, else the `.old-<name>-<pid>` copies moved aside.
+pub fn surviving_dirs(final_dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![final_dir.to_path_buf()];
+    let (Some(parent), Ok(name)) = (final_dir.parent(), dir_name(final_dir)) else {
+        return out;
+    };
+    if let Ok(entries) = fs::read_dir(parent) {
+        let prefix = format!(".old-{name}-");
+        out.extend(
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| e.path()),
+        );
+    }
+    out.into_iter().filter(|d| d.is_dir()).collect()
+}
+
+/// Writes `bytes` to the file `path` through a temporary sibling and a rename (the file's
+/// counterpart of [`replace_dir`]).
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-write-{}", std::process::id()));
+    fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn dir_name(dir: &Path) -> Result<String> {
+    Ok(dir
+        .file_name()
+        .with_context(|| format!("directory path {} has no name", dir.display()))?
+        .to_string_lossy()
+        .into_owned())
+}
+
+/// Writes one artifact directory atomically, with its manifest.
+pub struct ArtifactWriter {
+    staging: StagingDir,
     fingerprint: Fingerprint,
     started: Instant,
     rows: BTreeMap<String, u64>,
@@ -28,27 +139,8 @@ pub struct ArtifactWriter {
 impl ArtifactWriter {
     /// Starts writing the artifact that will live at `final_dir`.
     pub fn create(final_dir: &Path, fingerprint: Fingerprint) -> Result<ArtifactWriter> {
-        let name = final_dir
-            .file_name()
-            .with_context(|| format!("artifact path {} has no name", final_dir.display()))?
-            .to_string_lossy()
-            .into_owned();
-        let parent = final_dir.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-        remove_stale_temporaries(parent, &name)?;
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".tmp-{name}-"))
-            .tempdir_in(parent)
-            .with_context(|| {
-                format!(
-                    "cannot create a temporary directory in {}",
-                    parent.display()
-                )
-            })?;
         Ok(ArtifactWriter {
-            final_dir: final_dir.to_path_buf(),
-            tmp,
+            staging: StagingDir::new(final_dir)?,
             fingerprint,
             started: Instant::now(),
             rows: BTreeMap::new(),
@@ -58,12 +150,12 @@ impl ArtifactWriter {
 
     /// The directory to write data files into (not the final location).
     pub fn dir(&self) -> &Path {
-        self.tmp.path()
+        self.staging.path()
     }
 
     /// Path of a data file inside the temporary directory.
     pub fn file(&self, name: &str) -> PathBuf {
-        self.tmp.path().join(name)
+        self.staging.path().join(name)
     }
 
     /// Records a row count for the manifest.
@@ -80,7 +172,7 @@ impl ArtifactWriter {
 
     /// Hashes the files, writes the manifest and moves the directory into place.
     pub fn commit(self, producer: &str) -> Result<Manifest> {
-        let files = list_files(self.tmp.path())?;
+        let files = list_files(self.staging.path())?;
         if files.contains_key(MANIFEST_FILE) {
             bail!("a stage must not write {MANIFEST_FILE} itself");
         }
@@ -98,61 +190,42 @@ impl ArtifactWriter {
             content_hash,
             details: self.details,
         };
-        let manifest_path = self.tmp.path().join(MANIFEST_FILE);
+        let manifest_path = self.staging.path().join(MANIFEST_FILE);
         let text = serde_json::to_string_pretty(&manifest)?;
         fs::write(&manifest_path, text)
             .with_context(|| format!("cannot write {}", manifest_path.display()))?;
-        sync_tree(self.tmp.path())?;
-
-        let tmp_path = self.tmp.keep();
-        let old = self.final_dir.with_file_name(format!(
-            ".old-{}-{}",
-            self.final_dir.file_name().unwrap().to_string_lossy(),
-            std::process::id()
-        ));
-        if self.final_dir.exists() {
-            fs::rename(&self.final_dir, &old).with_context(|| {
-                format!(
-                    "cannot move the previous {} aside",
-                    self.final_dir.display()
-                )
-            })?;
-        }
-        fs::rename(&tmp_path, &self.final_dir).with_context(|| {
-            format!(
-                "cannot move {} to {}",
-                tmp_path.display(),
-                self.final_dir.display()
-            )
-        })?;
-        if let Some(Ok(d)) = self.final_dir.parent().map(fs::File::open) {
-            let _ = d.sync_all();
-        }
-        if old.exists() {
-            fs::remove_dir_all(&old).with_context(|| {
-                format!("cannot remove the previous artifact {}", old.display())
-            })?;
-        }
+        self.staging.commit()?;
         Ok(manifest)
     }
 }
 
-/// Removes `.tmp-<name>-*` and `.old-<name>-*` left by a killed writer.
+/// Removes `.tmp-<name>-<pid>-*` and `.old-<name>-<pid>` left by a writer that is gone (a
+/// temporary of a live process is left alone; names without a process id are from older
+/// versions and removed).
 fn remove_stale_temporaries(parent: &Path, name: &str) -> Result<()> {
     let Ok(entries) = fs::read_dir(parent) else {
         return Ok(());
     };
     for entry in entries.flatten() {
         let file_name = entry.file_name().to_string_lossy().into_owned();
-        let stale = [format!(".tmp-{name}-"), format!(".old-{name}-")]
+        let rest = [format!(".tmp-{name}-"), format!(".old-{name}-")]
             .iter()
-            .any(|prefix| file_name.starts_with(prefix.as_str()));
-        if stale && entry.path().is_dir() {
-            fs::remove_dir_all(entry.path())
-                .with_context(|| format!("cannot remove stale {}", entry.path().display()))?;
+            .find_map(|prefix| file_name.strip_prefix(prefix.as_str()).map(str::to_string));
+        let Some(rest) = rest else { continue };
+        let owner = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        if owner.is_some_and(process_alive) || !entry.path().is_dir() {
+            continue;
         }
+        fs::remove_dir_all(entry.path())
+            .with_context(|| format!("cannot remove stale {}", entry.path().display()))?;
     }
     Ok(())
+}
+
+/// Whether process `pid` still runs (Linux `/proc`; elsewhere every owner counts as gone, which
+/// the per-dataset [`crate::lock::RunLock`] makes safe).
+fn process_alive(pid: u32) -> bool {
+    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// All regular files below `dir` (relative names with `/`), with size and hash.
@@ -262,6 +335,36 @@ mod tests {
         }
         assert!(!target.exists());
         assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn temporaries_of_live_owners_survive_a_new_writer() {
+        let root = tempfile::tempdir().unwrap();
+        let live = root.path().join(".tmp-data-1-abc"); // pid 1 always runs
+        let dead = root.path().join(".tmp-data-4294967-abc");
+        let legacy = root.path().join(".tmp-data-XYZ123");
+        for d in [&live, &dead, &legacy] {
+            fs::create_dir(d).unwrap();
+        }
+        let w = ArtifactWriter::create(&root.path().join("data"), fp()).unwrap();
+        fs::write(w.file("a"), "x").unwrap();
+        w.commit("t").unwrap();
+        assert!(live.exists() || !Path::new("/proc/1").exists());
+        assert!(!dead.exists() && !legacy.exists());
+    }
+
+    #[test]
+    fn replace_dir_swaps_whole_directories() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("report");
+        for text in ["one", "two"] {
+            let s = StagingDir::new(&target).unwrap();
+            fs::write(s.path().join("r.md"), text).unwrap();
+            s.commit().unwrap();
+            assert_eq!(fs::read_to_string(target.join("r.md")).unwrap(), text);
+        }
+        assert_eq!(surviving_dirs(&target), vec![target.clone()]);
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Evaluation of a generative recommender on held-out users, as the reference defines it
-//! (reference §6): beam search, a generated SID hits when it equals the target item's SID, and
+//! (docs/reference.md §6): beam search, a generated SID hits when it equals the target item's SID, and
 //! per user **Recall@K** = 1 if the target is among the top K beams, **NDCG@K** =
 //! 1/log2(rank + 1) for a hit at 1-based rank ≤ K; both averaged over all users. A most-popular
 //! baseline goes through the same metric code.
@@ -8,33 +8,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use anyhow::{Result, ensure};
+use artifacts::Config;
+use artifacts::config::ReducerConfig;
 use artifacts::dataset::HeldOut;
+use artifacts::metrics::Metrics;
 use artifacts::progress::Progress;
+use artifacts::sids::SemanticIds;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, ElementConversion};
 use gr_model::generate::{SidTrie, beam_search_with};
 use gr_model::input::{HistoryBatch, SidTable};
-use gr_model::tiger::{ReducerSpec, Tiger};
-use serde::{Deserialize, Serialize};
-
-/// Metrics of one evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Metrics {
-    /// Users evaluated.
-    pub users: usize,
-    /// Recall@K by K.
-    pub recall: BTreeMap<usize, f64>,
-    /// NDCG@K by K.
-    pub ndcg: BTreeMap<usize, f64>,
-    /// Share of generated SIDs that are no catalogue item (unconstrained search only).
-    pub invalid_share: f64,
-    /// Mean teacher-forced loss (summed over levels), when computed.
-    pub loss: Option<f64>,
-    /// Wall time in seconds.
-    pub seconds: f64,
-    /// Users per second.
-    pub users_per_s: f64,
-}
+use gr_model::tiger::Tiger;
 
 /// Recall@K and NDCG@K from each user's 1-based rank of the target (`None`: not retrieved).
 pub fn rank_metrics(
@@ -87,6 +71,11 @@ impl Catalogue {
         })
     }
 
+    /// The catalogue of a `SemanticIds` artifact.
+    pub fn from_sids(sids: &SemanticIds) -> Result<Self> {
+        Catalogue::new(SidTable::from_sids(sids)?)
+    }
+
     /// The item with this SID.
     pub fn item(&self, sid: &[u32]) -> Option<u32> {
         self.by_sid.get(sid).copied()
@@ -106,10 +95,31 @@ pub struct EvalSettings {
     pub ks: Vec<usize>,
     /// Fixed item slots (`Some`) or dynamic padding (`None`).
     pub slots: Option<usize>,
-    /// Reducer at evaluation (`None`: full encoder).
-    pub reducer: Option<ReducerSpec>,
+    /// Reducer at evaluation (kind `none` when `reducer.at_eval` is off).
+    pub reducer: ReducerConfig,
     /// Also compute the teacher-forced loss.
     pub with_loss: bool,
+}
+
+impl EvalSettings {
+    /// Generation as `[eval]` says, with the padding of `[model]` and, when `reducer.at_eval`,
+    /// the reducer of `[reducer]`.
+    pub fn new(config: &Config, with_loss: bool) -> EvalSettings {
+        let e = &config.eval;
+        EvalSettings {
+            beam_width: e.beam_width,
+            constrained: e.constrained,
+            batch_users: e.batch_users,
+            ks: e.ks.clone(),
+            slots: config.padding_slots(),
+            reducer: if config.reducer.at_eval {
+                config.reducer.clone()
+            } else {
+                ReducerConfig::none()
+            },
+            with_loss,
+        }
+    }
 }
 
 /// Ranked item recommendations of one user.
@@ -131,7 +141,7 @@ pub fn recommend<B: Backend>(
 ) -> Vec<Ranked> {
     let batch = HistoryBatch::<B>::new(histories, None, &catalogue.table, settings.slots, device);
     let (embeds, mask) = model.embed_history(batch.sids, batch.item_mask);
-    let encoded = model.encode_with(embeds, mask, settings.reducer.as_ref());
+    let encoded = model.encode_with(embeds, mask, &settings.reducer);
     let trie = settings.constrained.then_some(&catalogue.trie);
     let beams = beam_search_with(model, &encoded, settings.beam_width, trie);
     beams
@@ -214,7 +224,7 @@ pub fn batch_loss<B: Backend>(
         settings.slots,
         device,
     );
-    let loss = model.batch_loss(batch, settings.reducer.as_ref());
+    let loss = model.batch_loss(batch, &settings.reducer);
     f64::from(loss.into_scalar().elem::<f32>())
 }
 

@@ -1,4 +1,4 @@
-//! Beam search over SIDs as the reference generates (reference §6): encode once; step 0 takes
+//! Beam search over SIDs as the reference generates (docs/reference.md §6): encode once; step 0 takes
 //! the top `width` digits of the level-0 softmax; each later step scores every beam × digit by
 //! the beam's probability times the digit's probability (plain probabilities, multiplied) and
 //! keeps the top `width` per user. Fixed `levels` steps, no EOS, no length normalisation.

@@ -1,10 +1,12 @@
 //! Model inputs from item ids: the catalogue's SIDs and right-padded history batches.
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::tiger::{ReducerSpec, Tiger};
+use artifacts::config::ReducerConfig;
+
+use crate::tiger::Tiger;
 
 /// Every item's SID (`levels` digits each, dedup digit included), indexed by 0-based item id.
 #[derive(Debug, Clone)]
@@ -15,6 +17,14 @@ pub struct SidTable {
 }
 
 impl SidTable {
+    /// The catalogue of a `SemanticIds` artifact (every digit, the de-duplication digit included).
+    pub fn from_sids(sids: &artifacts::sids::SemanticIds) -> Result<Self> {
+        SidTable::new(&sids.codes, sids.codebook_size).context(
+            "the semantic ids do not fit the model's vocabulary (quantizer.max_dedup must be \
+             below quantizer.codebook_size)",
+        )
+    }
+
     /// From per-item digit lists; every digit must be below `codes` (the model's V).
     pub fn new(sids: &[Vec<u32>], codes: usize) -> Result<Self> {
         let levels = sids.first().map_or(0, Vec::len);
@@ -68,6 +78,7 @@ impl SidTable {
 }
 
 /// A batch of histories (and targets) as model inputs.
+#[derive(Debug, Clone)]
 pub struct HistoryBatch<B: Backend> {
     /// `[b, slots, levels]` raw digits (0 in padded slots).
     pub sids: Tensor<B, 3, Int>,
@@ -126,11 +137,7 @@ impl<B: Backend> HistoryBatch<B> {
 impl<B: Backend> Tiger<B> {
     /// The reference loss (summed per-level cross-entropy, batch mean) of a batch built with
     /// targets: embed, encode with `reducer`, teacher-forced decode.
-    pub fn batch_loss(
-        &self,
-        batch: HistoryBatch<B>,
-        reducer: Option<&ReducerSpec>,
-    ) -> Tensor<B, 1> {
+    pub fn batch_loss(&self, batch: HistoryBatch<B>, reducer: &ReducerConfig) -> Tensor<B, 1> {
         let targets = batch
             .targets
             .expect("a loss needs a batch built with targets");

@@ -9,12 +9,15 @@
 //! * [`generate`]: batched beam search as the reference (probabilities multiplied, fixed steps);
 //! * [`weights`]: Hugging Face safetensors checkpoints into burn modules, with shape checks;
 //! * [`input`]: the catalogue's SIDs and right-padded history batches (fixed or dynamic);
-//! * [`export`]: burn records (checkpoints) and safetensors export under the reference's names.
+//! * [`export`]: burn records (checkpoints) and safetensors export under the reference's names;
+//! * [`artifact`]: the trained-model artifact's files written and loaded (checked against the
+//!   artifact's manifest).
 //!
-//! Token reducers from the `rastp` crate plug into the encoder (`Tiger::encode_with`, with the
-//! position-bias and keep-basis options of [`tiger::ReducerSpec`]); generation uses a decoder
+//! Token reducers from the `rastp` crate plug into the encoder (`Tiger::encode_with` takes the
+//! `[reducer]` section itself: kind, layer, keep ratio and basis, position bias); generation uses a decoder
 //! key/value cache and, optionally, a prefix trie of the catalogue ([`generate::SidTrie`]).
 
+pub mod artifact;
 pub mod export;
 pub mod generate;
 pub mod input;

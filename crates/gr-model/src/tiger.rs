@@ -2,7 +2,7 @@
 //! one shared SID embedding table with per-level offsets (`digit + level·V`), a learned SEP
 //! vector after every item, a learned BOS vector for the decoder, a 3-linear MLP feed-forward in
 //! place of T5's, one untied head per SID level, fixed `levels`-step decoding without EOS, and the
-//! loss summed over levels of per-level cross-entropy (reference §1.3, §4, §5).
+//! loss summed over levels of per-level cross-entropy (docs/reference.md §1.3, §4, §5).
 //!
 //! Parameter names follow the reference's Hugging Face-style names (see `Tiger::load`).
 
@@ -18,7 +18,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use rastp::{ReducerKind, keep_count, reduce_rows};
+use artifacts::config::{KeepBasis, ModelConfig, PositionBias, ReducerConfig};
+use rastp::{keep_count, reduce_rows};
 
 use crate::t5::{T5Attention, T5Config, additive_mask, load_rms_norm};
 use crate::weights::{Weights, linear_3d};
@@ -53,23 +54,34 @@ pub struct TigerConfig {
 }
 
 impl TigerConfig {
-    /// The reference model (reference §4): 4 levels × 256 codes, d 128, 6 heads × 64, d_ff 1024,
-    /// 4 + 4 blocks, dropout 0.15, 32 buckets up to distance 128.
-    pub fn reference() -> TigerConfig {
+    /// The model of `[model]` for a catalogue of `levels`-digit SIDs (the k-means levels and the
+    /// de-duplication digit) with `codes` codes per digit.
+    pub fn new(model: &ModelConfig, levels: usize, codes: usize) -> TigerConfig {
         TigerConfig {
-            num_levels: 4,
-            codes_per_level: 256,
-            d_model: 128,
-            num_heads: 6,
-            d_kv: 64,
-            d_ff: 1024,
-            num_encoder_layers: 4,
-            num_decoder_layers: 4,
-            dropout: 0.15,
-            num_buckets: 32,
-            max_distance: 128,
+            num_levels: levels,
+            codes_per_level: codes,
+            d_model: model.d_model,
+            num_heads: model.num_heads,
+            d_kv: model.d_kv,
+            d_ff: model.d_ff,
+            num_encoder_layers: model.encoder_layers,
+            num_decoder_layers: model.decoder_layers,
+            dropout: model.dropout,
+            num_buckets: model.num_buckets,
+            max_distance: model.max_distance,
             eps: 1e-6,
         }
+    }
+
+    /// The model of `[model]` for the catalogue of a `SemanticIds` artifact.
+    pub fn for_sids(model: &ModelConfig, sids: &artifacts::sids::SemanticIds) -> TigerConfig {
+        TigerConfig::new(model, sids.levels() + 1, sids.codebook_size)
+    }
+
+    /// The reference model (docs/reference.md §4): `[model]`'s defaults over 4 levels × 256
+    /// codes (d 128, 6 heads × 64, d_ff 1024, 4 + 4 blocks, dropout 0.15, 32 buckets up to 128).
+    pub fn reference() -> TigerConfig {
+        TigerConfig::new(&ModelConfig::default(), 4, 256)
     }
 
     fn t5(&self, num_layers: usize) -> T5Config {
@@ -208,28 +220,6 @@ impl<B: Backend> TigerDecoderBlock<B> {
     }
 }
 
-/// What the encoder blocks after a reduction use as relative position bias.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BiasAfterCut {
-    /// None (the reference: the bias is reset to zeros, only the mask remains).
-    #[default]
-    None,
-    /// The bias of the shortened sequence's own positions `0..k`.
-    Recompute,
-    /// The bias between the kept tokens' original positions.
-    Gather,
-}
-
-/// What `keep_ratio` is a share of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum KeepOf {
-    /// The padded length (the reference).
-    #[default]
-    Padded,
-    /// Each sequence's real length (the paper's ρ).
-    Valid,
-}
-
 /// Keys and values a decoder keeps between generation steps: per block, the self-attention
 /// keys/values of the positions decoded so far (one row per beam) and the cross-attention
 /// keys/values of the encoder output (computed once, one row per user, shared by its beams).
@@ -262,35 +252,6 @@ impl<B: Backend> DecoderCache<B> {
             cross_bias: self.cross_bias.clone(),
             group,
             len: self.len,
-        }
-    }
-}
-
-/// Where and how the encoder drops tokens (reference: RASTP after the 2nd layer, keeping
-/// `max(1, ⌊L/3⌋)` of the padded length `L`; later layers get no position bias).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ReducerSpec {
-    /// Which reducer.
-    pub kind: ReducerKind,
-    /// Reduce after this many encoder layers (1-based: 2 = after the 2nd).
-    pub after_layer: usize,
-    /// Fraction of the length to keep (fixed-count reducers).
-    pub keep_ratio: f64,
-    /// Position bias of the blocks after the cut.
-    pub position_bias: BiasAfterCut,
-    /// Padded or valid length as the basis of `keep_ratio`.
-    pub keep_basis: KeepOf,
-}
-
-impl ReducerSpec {
-    /// The reference's RASTP: after layer 2, a third of the padded length, no bias after the cut.
-    pub fn reference(kind: ReducerKind) -> Self {
-        ReducerSpec {
-            kind,
-            after_layer: 2,
-            keep_ratio: 1.0 / 3.0,
-            position_bias: BiasAfterCut::None,
-            keep_basis: KeepOf::Padded,
         }
     }
 }
@@ -335,7 +296,7 @@ pub struct Tiger<B: Backend> {
 }
 
 impl<B: Backend> Tiger<B> {
-    /// A freshly initialised model with the reference's initialisation (reference §4): every
+    /// A freshly initialised model with the reference's initialisation (docs/reference.md §4): every
     /// Linear U(±1/√fan_in) (weights and biases), SID embeddings, SEP, BOS and the relative bias
     /// tables N(0, 1), RMS norm weights 1.
     pub fn new(cfg: &TigerConfig, device: &Device<B>) -> Self {
@@ -532,17 +493,19 @@ impl<B: Backend> Tiger<B> {
 
     /// Runs the encoder over input embeddings `[b, l, d]` with a 0/1 mask `[b, l]`.
     pub fn encode(&self, embeds: Tensor<B, 3>, mask: Tensor<B, 2>) -> Encoded<B> {
-        self.encode_with(embeds, mask, None)
+        self.encode_with(embeds, mask, &ReducerConfig::none())
     }
 
-    /// Runs the encoder, reducing tokens as `reducer` says. After a reduction the remaining
-    /// blocks see no position bias (the reference resets it), only the reduced mask; the
-    /// returned mask is the reduced one, so the decoder never relies on right padding.
+    /// Runs the encoder, reducing tokens after layer `reducer.after_layer` as `reducer` says
+    /// (nothing for kind `none`; `at_eval` is the caller's business). After a reduction the
+    /// remaining blocks get the bias `reducer.position_bias` names (the reference: none), and the
+    /// reduced mask; the returned mask is the reduced one, so the decoder never relies on right
+    /// padding.
     pub fn encode_with(
         &self,
         embeds: Tensor<B, 3>,
         mask: Tensor<B, 2>,
-        reducer: Option<&ReducerSpec>,
+        reducer: &ReducerConfig,
     ) -> Encoded<B> {
         let [b, l, _] = embeds.dims();
         let device = embeds.device();
@@ -556,12 +519,11 @@ impl<B: Backend> Tiger<B> {
             let (out, probs) = block.forward(x, bias.clone());
             x = out;
             block_outputs.push(x.clone());
-            if let Some(spec) =
-                reducer.filter(|s| s.after_layer == i + 1 && s.kind != ReducerKind::None)
-            {
+            if reducer.is_active() && reducer.after_layer == i + 1 {
+                let spec = reducer;
                 let keeps: Vec<usize> = match spec.keep_basis {
-                    KeepOf::Padded => vec![keep_count(l, spec.keep_ratio); b],
-                    KeepOf::Valid => {
+                    KeepBasis::Padded => vec![keep_count(l, spec.keep_ratio); b],
+                    KeepBasis::Valid => {
                         let valid: Vec<f32> = mask
                             .clone()
                             .sum_dim(1)
@@ -574,16 +536,16 @@ impl<B: Backend> Tiger<B> {
                             .collect()
                     }
                 };
-                let r = reduce_rows(spec.kind, x, mask, probs, &keeps);
+                let r = reduce_rows(spec.kind, x, mask, probs, &keeps, spec.mass);
                 x = r.hidden;
                 mask = r.mask;
                 kept = r.kept;
                 let k = x.dims()[1];
                 let table = &self.encoder[0].attn;
                 let position = match spec.position_bias {
-                    BiasAfterCut::None => Tensor::zeros([b, 1, k, k], &device),
-                    BiasAfterCut::Recompute => table.compute_bias(k, k, &device),
-                    BiasAfterCut::Gather => table.compute_bias_at(&r.positions, &device),
+                    PositionBias::None => Tensor::zeros([b, 1, k, k], &device),
+                    PositionBias::Recompute => table.compute_bias(k, k, &device),
+                    PositionBias::Gather => table.compute_bias_at(&r.positions, &device),
                 };
                 bias = position + additive_mask(mask.clone());
             }

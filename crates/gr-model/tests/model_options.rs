@@ -2,14 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
+use artifacts::config::{KeepBasis, PositionBias, ReducerConfig, ReducerKind};
 use burn::backend::Flex;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 use gr_model::generate::{SidTrie, beam_search, beam_search_with};
-use gr_model::tiger::{BiasAfterCut, KeepOf, ReducerSpec, Tiger, TigerConfig};
+use gr_model::tiger::{Tiger, TigerConfig};
 use gr_model::weights::Weights;
 use rand::{Rng, SeedableRng};
-use rastp::ReducerKind;
 
 type B = Flex;
 
@@ -215,18 +215,19 @@ fn gathered_bias_of_all_positions_is_the_full_bias_and_valid_basis_keeps_a_share
     let (sids, mask) = histories(&lens, 6, 6);
     let (embeds, emask) = m.embed_history(sids, mask);
     for bias in [
-        BiasAfterCut::None,
-        BiasAfterCut::Recompute,
-        BiasAfterCut::Gather,
+        PositionBias::None,
+        PositionBias::Recompute,
+        PositionBias::Gather,
     ] {
-        let spec = ReducerSpec {
+        let spec = ReducerConfig {
             kind: ReducerKind::Rastp,
             after_layer: 1,
             keep_ratio: 1.0 / 3.0,
             position_bias: bias,
-            keep_basis: KeepOf::Valid,
+            keep_basis: KeepBasis::Valid,
+            ..ReducerConfig::default()
         };
-        let enc = m.encode_with(embeds.clone(), emask.clone(), Some(&spec));
+        let enc = m.encode_with(embeds.clone(), emask.clone(), &spec);
         let kept = enc.kept.unwrap();
         // 30 and 15 real positions → 10 and 5 kept.
         assert_eq!((kept[0].len(), kept[1].len()), (10, 5));

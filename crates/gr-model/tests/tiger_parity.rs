@@ -214,13 +214,9 @@ fn tiger_tiny_gradients_match_the_reference() {
 }
 
 /// RASTP after the 2nd encoder block, keeping ⌊30/3⌋ = 10 tokens (`tiger-tiny-rastp`).
-const RASTP: gr_model::tiger::ReducerSpec = gr_model::tiger::ReducerSpec {
-    kind: rastp::ReducerKind::Rastp,
-    after_layer: 2,
-    keep_ratio: 1.0 / 3.0,
-    position_bias: gr_model::tiger::BiasAfterCut::None,
-    keep_basis: gr_model::tiger::KeepOf::Padded,
-};
+fn rastp() -> artifacts::config::ReducerConfig {
+    artifacts::config::ReducerConfig::reference(artifacts::config::ReducerKind::Rastp)
+}
 
 fn rastp_data(f: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -232,7 +228,7 @@ fn rastp_data(f: &str) -> PathBuf {
 fn tiger_tiny_rastp_matches_the_reference() {
     let s = setup::<B>();
     let expected = Weights::open(&rastp_data("expected.safetensors")).unwrap();
-    let encoded = s.model.encode_with(s.embeds, s.mask, Some(&RASTP));
+    let encoded = s.model.encode_with(s.embeds, s.mask, &rastp());
     let kept: Vec<i64> = encoded
         .kept
         .clone()
@@ -278,7 +274,7 @@ fn tiger_tiny_rastp_gradients_match_the_reference() {
     type A = Autodiff<Flex>;
     let s = setup::<A>();
     let model = &s.model;
-    let encoded = model.encode_with(s.embeds, s.mask, Some(&RASTP));
+    let encoded = model.encode_with(s.embeds, s.mask, &rastp());
     let logits = model.logits(model.decode(&encoded, s.targets.clone()));
     let grads = model.loss(logits, s.targets).backward();
     let reference = Weights::open(&rastp_data("grads.safetensors")).unwrap();
@@ -349,7 +345,7 @@ fn beam_search_matches_the_reference() {
         &gr_model::generate::beam_search(&s.model, &plain, 3),
         &Weights::open(&data("expected.safetensors")).unwrap(),
     );
-    let pruned = s.model.encode_with(s.embeds, s.mask, Some(&RASTP));
+    let pruned = s.model.encode_with(s.embeds, s.mask, &rastp());
     check_beams(
         &gr_model::generate::beam_search(&s.model, &pruned, 3),
         &Weights::open(&rastp_data("expected.safetensors")).unwrap(),

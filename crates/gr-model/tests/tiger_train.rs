@@ -1,13 +1,13 @@
 //! A freshly initialised TIGER model starts at the uniform loss and learns a fixed batch, with
 //! and without RASTP (dropout on, Adam with coupled L2 as the reference).
 
+use artifacts::config::{ReducerConfig, ReducerKind};
 use burn::backend::{Autodiff, Flex};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
-use gr_model::tiger::{ReducerSpec, Tiger, TigerConfig};
-use rastp::ReducerKind;
+use gr_model::tiger::{Tiger, TigerConfig};
 
 type A = Autodiff<Flex>;
 
@@ -28,7 +28,7 @@ fn small() -> TigerConfig {
     }
 }
 
-fn losses(reducer: Option<ReducerSpec>) -> Vec<f32> {
+fn losses(reducer: ReducerConfig) -> Vec<f32> {
     let dev = Default::default();
     A::seed(&dev, 1);
     let cfg = small();
@@ -54,7 +54,7 @@ fn losses(reducer: Option<ReducerSpec>) -> Vec<f32> {
     let mut out = Vec::new();
     for _ in 0..40 {
         let (embeds, m) = model.embed_history(sids.clone(), mask.clone());
-        let encoded = model.encode_with(embeds, m, reducer.as_ref());
+        let encoded = model.encode_with(embeds, m, &reducer);
         let loss = model.loss(
             model.logits(model.decode(&encoded, targets.clone())),
             targets.clone(),
@@ -69,8 +69,11 @@ fn losses(reducer: Option<ReducerSpec>) -> Vec<f32> {
 #[test]
 fn fresh_model_learns_a_batch() {
     let uniform = 4.0 * (16f32).ln();
-    for reducer in [None, Some(ReducerSpec::reference(ReducerKind::Rastp))] {
-        let l = losses(reducer);
+    for reducer in [
+        ReducerConfig::none(),
+        ReducerConfig::reference(ReducerKind::Rastp),
+    ] {
+        let l = losses(reducer.clone());
         assert!(
             (l[0] - uniform).abs() < 0.35 * uniform,
             "initial loss {} vs uniform {uniform}",

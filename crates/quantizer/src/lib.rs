@@ -194,7 +194,7 @@ pub struct DedupStats {
     pub max_digit: usize,
 }
 
-/// Appends the de-duplication digit (reference §3): 0 for an item whose code is unique; for a
+/// Appends the de-duplication digit (docs/reference.md §3): 0 for an item whose code is unique; for a
 /// code shared by n items, 1, 2, …, n in item order. Fails when a digit would exceed `max_dedup`.
 pub fn add_dedup_digit(
     codes: &[Vec<u32>],

@@ -18,13 +18,20 @@
 //! breaks ties by position (stable), so results are exact and reproducible, and no gradient flows
 //! through the choice — only the kept rows carry gradient.
 
+use std::fmt;
+use std::str::FromStr;
+
+use burn::serde::{Deserialize, Serialize};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
-/// Which reducer.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Which reducer (`reducer.kind` in the configuration, written in kebab case: `none`, `rastp`,
+/// `l2`, `max-pool`, `avg-pool`, `rastp-adaptive`). `None` is the only way to say "no reduction".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(crate = "burn::serde", rename_all = "kebab-case")]
 pub enum ReducerKind {
-    /// Keep everything (the identity).
+    /// Keep everything (the identity; TIGER without pruning).
+    #[default]
     None,
     /// Attention received × L1 norm (RASTP).
     Rastp,
@@ -34,11 +41,56 @@ pub enum ReducerKind {
     MaxPool,
     /// Mean over windows of consecutive tokens.
     AvgPool,
-    /// RASTP keeping the smallest top set that holds `mass` of the importance.
-    RastpAdaptive {
-        /// Share of the total importance to keep, in (0, 1].
-        mass: f64,
-    },
+    /// RASTP keeping, per sequence, the smallest top set that holds a share (`mass`) of the
+    /// total importance.
+    RastpAdaptive,
+}
+
+impl ReducerKind {
+    /// Every kind, in the order the documentation lists them.
+    pub const ALL: [ReducerKind; 6] = [
+        ReducerKind::None,
+        ReducerKind::Rastp,
+        ReducerKind::L2,
+        ReducerKind::MaxPool,
+        ReducerKind::AvgPool,
+        ReducerKind::RastpAdaptive,
+    ];
+
+    /// The configuration's name of the kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReducerKind::None => "none",
+            ReducerKind::Rastp => "rastp",
+            ReducerKind::L2 => "l2",
+            ReducerKind::MaxPool => "max-pool",
+            ReducerKind::AvgPool => "avg-pool",
+            ReducerKind::RastpAdaptive => "rastp-adaptive",
+        }
+    }
+}
+
+impl fmt::Display for ReducerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ReducerKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        ReducerKind::ALL
+            .into_iter()
+            .find(|k| k.name() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ReducerKind::ALL.iter().map(|k| k.name()).collect();
+                format!(
+                    "unknown reducer `{text}`, expected one of {}",
+                    names.join(", ")
+                )
+            })
+    }
 }
 
 /// How many tokens a fixed-ratio reducer keeps of `len`: `max(1, ⌊len · ratio⌋)` (the reference's
@@ -200,16 +252,18 @@ fn pool<B: Backend>(
 
 /// Applies a reducer to a layer's output `hidden` `[b, l, d]` with `mask` `[b, l]` and that
 /// layer's self-attention probabilities `probs` `[b, heads, l, l]`, keeping `keep` tokens
-/// (except the adaptive kind, which decides per sequence).
+/// (except the adaptive kind, which keeps per sequence the top set holding `mass` of the
+/// importance; `mass` is ignored by the other kinds).
 pub fn reduce<B: Backend>(
     kind: ReducerKind,
     hidden: Tensor<B, 3>,
     mask: Tensor<B, 2>,
     probs: Tensor<B, 4>,
     keep: usize,
+    mass: f64,
 ) -> Reduced<B> {
     let b = hidden.dims()[0];
-    reduce_rows(kind, hidden, mask, probs, &vec![keep; b])
+    reduce_rows(kind, hidden, mask, probs, &vec![keep; b], mass)
 }
 
 /// [`reduce`] with a keep count per sequence (`keeps[r]`, e.g. a share of each sequence's real
@@ -221,6 +275,7 @@ pub fn reduce_rows<B: Backend>(
     mask: Tensor<B, 2>,
     probs: Tensor<B, 4>,
     keeps: &[usize],
+    mass: f64,
 ) -> Reduced<B> {
     let [b, l, _] = hidden.dims();
     assert_eq!(keeps.len(), b, "one keep count per sequence");
@@ -241,7 +296,7 @@ pub fn reduce_rows<B: Backend>(
             let scores = host(l2_score(hidden.clone(), mask.clone()));
             gather_positions(hidden, mask, top_positions_per_row(&scores, l, keeps))
         }
-        ReducerKind::RastpAdaptive { mass } => {
+        ReducerKind::RastpAdaptive => {
             let scores = host(rastp_importance(probs, hidden.clone(), mask.clone()));
             gather_positions(hidden, mask, mass_positions(&scores, b, l, mass))
         }
@@ -289,7 +344,7 @@ mod tests {
     fn selection_keeps_order_exact_count_and_drops_padding_first() {
         let (h, m, p) = inputs(3, 12, 4, &[12, 7, 3]);
         for kind in [ReducerKind::Rastp, ReducerKind::L2] {
-            let r = reduce(kind, h.clone(), m.clone(), p.clone(), 5);
+            let r = reduce(kind, h.clone(), m.clone(), p.clone(), 5, 1.0);
             let kept = r.kept.unwrap();
             assert_eq!(r.hidden.dims(), [3, 5, 4]);
             for (row, valid) in kept.iter().zip([12, 7, 3]) {
@@ -319,7 +374,7 @@ mod tests {
     #[test]
     fn per_row_keep_counts_pad_short_rows_with_masked_slots() {
         let (h, m, p) = inputs(2, 9, 3, &[9, 6]);
-        let r = reduce_rows(ReducerKind::Rastp, h, m, p, &[3, 2]);
+        let r = reduce_rows(ReducerKind::Rastp, h, m, p, &[3, 2], 1.0);
         let kept = r.kept.unwrap();
         assert_eq!((kept[0].len(), kept[1].len()), (3, 2));
         assert_eq!(r.hidden.dims(), [2, 3, 3]);
@@ -330,9 +385,22 @@ mod tests {
     }
 
     #[test]
+    fn names_round_trip() {
+        for kind in ReducerKind::ALL {
+            assert_eq!(kind.to_string().parse::<ReducerKind>(), Ok(kind));
+        }
+        assert!(
+            "topk"
+                .parse::<ReducerKind>()
+                .unwrap_err()
+                .contains("max-pool")
+        );
+    }
+
+    #[test]
     fn none_is_the_identity() {
         let (h, m, p) = inputs(2, 6, 3, &[6, 4]);
-        let r = reduce(ReducerKind::None, h.clone(), m.clone(), p, 2);
+        let r = reduce(ReducerKind::None, h.clone(), m.clone(), p, 2, 1.0);
         assert_eq!(r.hidden.into_data(), h.into_data());
         assert_eq!(r.mask.into_data(), m.into_data());
     }
@@ -342,13 +410,20 @@ mod tests {
         assert_eq!(windows(150, 50)[..2], [(0, 3), (3, 6)]);
         assert_eq!(windows(10, 4), vec![(0, 3), (2, 5), (5, 8), (7, 10)]);
         let (h, m, p) = inputs(1, 6, 2, &[4]);
-        let avg = reduce(ReducerKind::AvgPool, h.clone(), m.clone(), p.clone(), 3);
+        let avg = reduce(
+            ReducerKind::AvgPool,
+            h.clone(),
+            m.clone(),
+            p.clone(),
+            3,
+            1.0,
+        );
         let hv: Vec<f32> = h.clone().into_data().to_vec().unwrap();
         let av: Vec<f32> = avg.hidden.into_data().to_vec().unwrap();
         assert!((av[0] - (hv[0] + hv[2]) / 2.0).abs() < 1e-6);
         let mask: Vec<f32> = avg.mask.into_data().to_vec().unwrap();
         assert_eq!(mask, vec![1.0, 1.0, 0.0]);
-        let mx = reduce(ReducerKind::MaxPool, h, m, p, 3);
+        let mx = reduce(ReducerKind::MaxPool, h, m, p, 3, 1.0);
         let mv: Vec<f32> = mx.hidden.into_data().to_vec().unwrap();
         assert_eq!(mv[0], hv[0].max(hv[2]));
     }
@@ -360,7 +435,7 @@ mod tests {
         assert_eq!(mass_positions(&scores, 1, 5, 0.8), vec![vec![0, 2]]);
         assert_eq!(mass_positions(&scores, 1, 5, 1.0), vec![vec![0, 1, 2, 3]]);
         let (h, m, p) = inputs(2, 8, 3, &[8, 2]);
-        let r = reduce(ReducerKind::RastpAdaptive { mass: 0.9 }, h, m, p, 0);
+        let r = reduce(ReducerKind::RastpAdaptive, h, m, p, 0, 0.9);
         let kept = r.kept.unwrap();
         assert!(kept[1].len() <= 2 && kept[0].len() <= 8);
         assert_eq!(r.hidden.dims()[1], kept[0].len().max(kept[1].len()));
@@ -374,7 +449,7 @@ mod tests {
             Tensor::<A, 3>::random([1, 6, 2], Distribution::Normal(0.0, 1.0), &dev).require_grad();
         let m = Tensor::<A, 2>::ones([1, 6], &dev);
         let p = Tensor::<A, 4>::ones([1, 1, 6, 6], &dev).div_scalar(6.0);
-        let r = reduce(ReducerKind::L2, h.clone(), m, p, 2);
+        let r = reduce(ReducerKind::L2, h.clone(), m, p, 2, 1.0);
         let kept = r.kept.clone().unwrap();
         let grads = r.hidden.sum().backward();
         let g: Vec<f32> = h.grad(&grads).unwrap().into_data().to_vec().unwrap();

@@ -1,7 +1,7 @@
 //! Item text: labelled segments over the fields an item has.
 //!
 //! The default follows what is reported for the reference (Title, Brand, Categories, Price;
-//! reference §2): `Title: …; Brand: …; Categories: …; Price: …`. A segment whose fields are all
+//! docs/reference.md §2): `Title: …; Brand: …; Categories: …; Price: …`. A segment whose fields are all
 //! absent is left out (never printed as "None"); categories are all paths flattened in order and
 //! joined with ", "; HTML entities are decoded unless `decode_html = false`.
 

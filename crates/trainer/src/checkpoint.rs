@@ -1,40 +1,15 @@
 //! Resumable training state on disk. A checkpoint is a directory (`model.mpk`, `optim.mpk`,
-//! `state.json`) replaced atomically: written as `checkpoint.tmp`, the previous one moved to
-//! `checkpoint.old`, the new one renamed into place, the old one removed. A crash at any point
-//! leaves `checkpoint` or `checkpoint.old` complete, and [`latest`] finds it.
+//! `state.json`) replaced atomically with [`artifacts::store::StagingDir`], the project's one way
+//! to replace a directory: a crash at any point leaves `checkpoint` (or the previous copy moved
+//! aside) complete, and [`WorkDir::latest`] finds it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use artifacts::model::{LogKind, LogRow, log_csv};
+use artifacts::store::{StagingDir, surviving_dirs, write_file_atomic};
 use serde::{Deserialize, Serialize};
-
-/// One row of `train_log.csv`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LogRow {
-    /// `train` (a logging interval) or `val` (a validation).
-    pub kind: String,
-    /// Micro-batches done.
-    pub batch: u64,
-    /// Optimiser steps done.
-    pub step: u64,
-    /// Training wall time so far (seconds, over all sessions).
-    pub wall_s: f64,
-    /// Mean training loss over the interval (train rows).
-    pub loss: Option<f64>,
-    /// Windows per second over the interval (train rows).
-    pub windows_per_s: Option<f64>,
-    /// Validation Recall@5 (val rows).
-    pub recall5: Option<f64>,
-    /// Validation Recall@10.
-    pub recall10: Option<f64>,
-    /// Validation NDCG@5.
-    pub ndcg5: Option<f64>,
-    /// Validation NDCG@10.
-    pub ndcg10: Option<f64>,
-    /// Validation teacher-forced loss.
-    pub val_loss: Option<f64>,
-}
 
 /// Everything besides the model and optimiser records needed to resume.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +34,33 @@ pub struct TrainState {
     pub validation_s: f64,
     /// The log so far.
     pub log: Vec<LogRow>,
+}
+
+impl TrainState {
+    /// The state of a run that has not started.
+    pub fn fresh(run_hash: &str) -> TrainState {
+        TrainState {
+            run_hash: run_hash.to_string(),
+            batch: 0,
+            step: 0,
+            best_recall5: None,
+            best_batch: 0,
+            since_best: 0,
+            wall_s: 0.0,
+            windows: 0,
+            validation_s: 0.0,
+            log: Vec::new(),
+        }
+    }
+
+    /// The micro-batch of the last validation, if any.
+    pub fn last_validated(&self) -> Option<u64> {
+        self.log
+            .iter()
+            .rev()
+            .find(|r| r.kind == LogKind::Val)
+            .map(|r| r.batch)
+    }
 }
 
 /// The paths of a work directory.
@@ -88,32 +90,30 @@ impl WorkDir {
 
     /// The newest complete checkpoint, if any.
     pub fn latest(&self) -> Option<PathBuf> {
-        [self.checkpoint(), self.root.join("checkpoint.old")]
-            .into_iter()
-            .find(|dir| {
-                dir.join("state.json").is_file()
-                    && dir.join("model.mpk").is_file()
-                    && dir.join("optim.mpk").is_file()
-            })
+        surviving_dirs(&self.checkpoint()).into_iter().find(|dir| {
+            ["state.json", "model.mpk", "optim.mpk"]
+                .iter()
+                .all(|f| dir.join(f).is_file())
+        })
     }
 
     /// Writes a checkpoint: `fill` puts `model.mpk` and `optim.mpk` into the directory it gets.
+    /// The training log is written beside it.
     pub fn save(&self, state: &TrainState, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-        let tmp = self.root.join("checkpoint.tmp");
-        let old = self.root.join("checkpoint.old");
-        let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir_all(&tmp)?;
-        fill(&tmp)?;
-        write_atomic(&tmp.join("state.json"), &serde_json::to_vec_pretty(state)?)?;
-        let current = self.checkpoint();
-        if current.exists() {
-            let _ = fs::remove_dir_all(&old);
-            fs::rename(&current, &old)?;
-        }
-        fs::rename(&tmp, &current)
-            .with_context(|| format!("cannot move the checkpoint into {}", current.display()))?;
-        let _ = fs::remove_dir_all(&old);
-        Ok(())
+        let staging = StagingDir::new(&self.checkpoint())?;
+        fill(staging.path())?;
+        fs::write(
+            staging.path().join("state.json"),
+            serde_json::to_vec_pretty(state)?,
+        )
+        .context("cannot write the training state")?;
+        staging
+            .commit()
+            .context("cannot move the checkpoint into place")?;
+        write_file_atomic(
+            &self.root.join("train_log.csv"),
+            log_csv(&state.log).as_bytes(),
+        )
     }
 
     /// Reads a checkpoint's state.
@@ -123,36 +123,17 @@ impl WorkDir {
         serde_json::from_slice(&text)
             .with_context(|| format!("{} is not a training state", path.display()))
     }
-}
 
-/// Writes `bytes` to `path` through a temporary sibling and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp-write");
-    fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// `train_log.csv` text.
-pub fn log_csv(rows: &[LogRow]) -> String {
-    let opt = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
-    let mut out = String::from(
-        "kind,batch,step,wall_s,loss,windows_per_s,val_recall5,val_recall10,val_ndcg5,val_ndcg10,val_loss\n",
-    );
-    for r in rows {
-        out.push_str(&format!(
-            "{},{},{},{:.3},{},{},{},{},{},{},{}\n",
-            r.kind,
-            r.batch,
-            r.step,
-            r.wall_s,
-            opt(r.loss),
-            opt(r.windows_per_s),
-            opt(r.recall5),
-            opt(r.recall10),
-            opt(r.ndcg5),
-            opt(r.ndcg10),
-            opt(r.val_loss)
-        ));
+    /// A sentence on the newest checkpoint, for error messages.
+    pub fn describe_latest(&self) -> String {
+        self.latest()
+            .map(|d| {
+                format!(
+                    "the last good checkpoint (micro-batch {}) is kept in {}",
+                    WorkDir::load_state(&d).map(|s| s.batch).unwrap_or(0),
+                    d.display()
+                )
+            })
+            .unwrap_or_else(|| "no checkpoint was written yet".into())
     }
-    out
 }

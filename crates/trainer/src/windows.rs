@@ -1,4 +1,4 @@
-//! Training examples as the reference expands them (reference §1.2): every user's training
+//! Training examples as the reference expands them (docs/reference.md §1.2): every user's training
 //! sequence gives every contiguous window of ≥ 2 items (its last item is the target, the rest,
 //! cut to the last `max_history` items, the input). A micro-batch takes the next
 //! `users_per_batch` users of a seeded per-epoch shuffle, enumerates their windows (user → end
@@ -10,6 +10,7 @@
 //! reproduces the data order without storing any sampler state.
 
 use artifacts::config::{WindowSampling, WindowStarts};
+use artifacts::hashing::mix;
 use burn::data::dataset::Dataset;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -72,15 +73,6 @@ pub struct WindowSampler {
     sampling: WindowSampling,
     max_history: usize,
     starts: WindowStarts,
-}
-
-/// A well-mixed seed for stream `stream` and counter `n`.
-pub fn mix(seed: u64, stream: u64, n: u64) -> u64 {
-    let mut z =
-        seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 impl WindowSampler {

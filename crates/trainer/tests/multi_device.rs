@@ -1,16 +1,15 @@
 //! Data-parallel training: spreading a micro-batch's chunks over two device workers gives the
 //! same losses (so the same gradients and updates) as one device, up to floating-point order.
 
-use artifacts::config::TrainConfig;
+use artifacts::config::{ReducerConfig, ReducerKind, TrainConfig};
 use artifacts::dataset::HeldOut;
 use burn::backend::{Autodiff, Flex};
 use evaluator::{Catalogue, EvalSettings};
 use gr_model::input::SidTable;
-use gr_model::tiger::{ReducerSpec, TigerConfig};
-use rastp::ReducerKind;
+use gr_model::tiger::TigerConfig;
 use trainer::checkpoint::WorkDir;
-use trainer::train::{TrainSettings, train};
 use trainer::windows::{TrainUsers, WindowSampler};
+use trainer::{TrainData, TrainSettings, train};
 
 type A = Autodiff<Flex>;
 
@@ -69,14 +68,14 @@ fn losses(devices: usize) -> Vec<f64> {
         train: cfg,
         seed: 7,
         slots: None,
-        reducer: Some(ReducerSpec::reference(ReducerKind::Rastp)),
+        reducer: ReducerConfig::reference(ReducerKind::Rastp),
         validation: EvalSettings {
             beam_width: 4,
             constrained: true,
             batch_users: 16,
             ks: vec![5],
             slots: None,
-            reducer: None,
+            reducer: ReducerConfig::none(),
             with_loss: false,
         },
         run_hash: format!("devices-{devices}"),
@@ -84,21 +83,17 @@ fn losses(devices: usize) -> Vec<f64> {
     let tmp = tempfile::tempdir().unwrap();
     let work = WorkDir::new(tmp.path()).unwrap();
     let device = Default::default();
-    let outcome = train::<A>(
-        &model,
-        &sampler,
-        &valid,
-        &catalogue,
-        &settings,
-        &work,
-        &vec![device; devices],
-    )
-    .unwrap();
+    let data = TrainData {
+        sampler: &sampler,
+        valid: &valid,
+        catalogue: &catalogue,
+    };
+    let outcome = train::<A>(&model, &data, &settings, &work, &vec![device; devices]).unwrap();
     outcome
         .state
         .log
         .iter()
-        .filter(|r| r.kind == "train")
+        .filter(|r| r.kind == artifacts::model::LogKind::Train)
         .map(|r| r.loss.unwrap())
         .collect()
 }

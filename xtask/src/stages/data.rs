@@ -3,19 +3,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use artifacts::config::DataFormat;
-use artifacts::dataset::{DATASET_SCHEMA_VERSION, Dataset};
+use artifacts::dataset::DATASET_SCHEMA_VERSION;
 use artifacts::{ArtifactWriter, Config};
-use data_amazon::Source;
 use data_amazon::stats::DatasetStats;
 use serde::Serialize;
 
-use super::{Stage, StageContext};
-use crate::workspace::Workspace;
-
-/// Facts a loader reports (format, filter counts, …).
-pub type Notes = BTreeMap<String, serde_json::Value>;
+use super::{Stage, StageContext, StageId};
 
 /// Loads, filters and splits the interactions.
 pub struct DataStage;
@@ -30,41 +25,20 @@ struct DataKey<'a> {
     synthetic: Option<&'a artifacts::config::SyntheticConfig>,
 }
 
-impl DataStage {
-    /// Resolves where `dataset`'s interactions come from.
-    pub fn source(workspace: &Workspace, dataset: &str, config: &Config) -> Result<Source> {
-        let dir = workspace.dataset_dir(dataset);
-        Source::resolve(&dir, &config.data).with_context(|| {
-            format!(
-                "dataset `{dataset}`: link its folder with `cargo xtask data fetch {dataset} --from DIR`, or \
-                 download it with `cargo xtask data fetch {dataset}` (see datasets/README.md)"
-            )
-        })
-    }
-
-    /// Loads and splits `dataset` straight from its source (no artifact written), with the
-    /// source and the loader's notes.
-    pub fn load(
-        workspace: &Workspace,
-        dataset: &str,
-        config: &Config,
-    ) -> Result<(Source, Dataset, Notes)> {
-        let source = Self::source(workspace, dataset, config)?;
-        let (data, notes) = data_amazon::build(&source, &config.data)?;
-        Ok((source, data, notes))
-    }
-}
-
 impl Stage for DataStage {
-    fn name(&self) -> &'static str {
-        "data"
+    fn id(&self) -> StageId {
+        StageId::Data
+    }
+
+    fn about(&self) -> &'static str {
+        "load, filter and split the interactions"
     }
 
     fn schema_version(&self) -> u32 {
         DATASET_SCHEMA_VERSION
     }
 
-    fn upstream(&self) -> &'static [&'static str] {
+    fn upstream(&self) -> &'static [StageId] {
         &[]
     }
 
@@ -80,7 +54,9 @@ impl Stage for DataStage {
     }
 
     fn external_inputs(&self, ctx: &StageContext) -> Result<BTreeMap<String, PathBuf>> {
-        Ok(Self::source(ctx.workspace, ctx.dataset, ctx.config)?
+        Ok(ctx
+            .workspace
+            .data_source(ctx.dataset, ctx.config)?
             .files()
             .into_iter()
             .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
@@ -88,7 +64,7 @@ impl Stage for DataStage {
     }
 
     fn run(&self, ctx: &StageContext, out: &mut ArtifactWriter) -> Result<()> {
-        let source = Self::source(ctx.workspace, ctx.dataset, ctx.config)?;
+        let source = ctx.workspace.data_source(ctx.dataset, ctx.config)?;
         let (dataset, notes) = data_amazon::build(&source, &ctx.config.data)?;
         dataset.write(out.dir())?;
         let stats = DatasetStats::of(&dataset.interactions);

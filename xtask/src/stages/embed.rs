@@ -14,7 +14,7 @@ use text_encoder::cf::cf_embeddings;
 use text_encoder::encode::MODEL_FILES;
 use text_encoder::{ItemTextTemplate, SentenceEncoder, models};
 
-use super::{Stage, StageContext};
+use super::{Stage, StageContext, StageId};
 use crate::backend;
 
 /// Embeds every item.
@@ -64,7 +64,7 @@ fn uses_cf(s: EmbeddingSource) -> bool {
 
 impl EmbedStage {
     fn source_for(ctx: &StageContext) -> Result<(Dataset, Vec<String>, EmbeddingSource, f64)> {
-        let dataset = Dataset::read(&ctx.upstream["data"])?;
+        let dataset = Dataset::read(ctx.upstream.dir(StageId::Data)?)?;
         let texts = item_texts(&dataset, &ctx.config.embedding)?;
         let (source, share) = effective_source(&ctx.config.embedding, &texts);
         Ok((dataset, texts, source, share))
@@ -81,16 +81,20 @@ impl EmbedStage {
 }
 
 impl Stage for EmbedStage {
-    fn name(&self) -> &'static str {
-        "embed"
+    fn id(&self) -> StageId {
+        StageId::Embed
+    }
+
+    fn about(&self) -> &'static str {
+        "item text to sentence embeddings (or collaborative embeddings)"
     }
 
     fn schema_version(&self) -> u32 {
         EMBEDDINGS_SCHEMA_VERSION
     }
 
-    fn upstream(&self) -> &'static [&'static str] {
-        &["data"]
+    fn upstream(&self) -> &'static [StageId] {
+        &[StageId::Data]
     }
 
     fn config_hash(&self, config: &Config) -> String {
@@ -107,7 +111,7 @@ impl Stage for EmbedStage {
         })
     }
 
-    fn upstream_files(&self, _upstream: &str, config: &Config) -> Option<Vec<&'static str>> {
+    fn upstream_files(&self, _upstream: StageId, config: &Config) -> Option<Vec<&'static str>> {
         // Item texts come from items.parquet; collaborative vectors from the training split only.
         Some(match config.embedding.source {
             EmbeddingSource::Text => vec!["items.parquet"],

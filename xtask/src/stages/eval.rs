@@ -1,63 +1,46 @@
 //! Stage `eval` (per variant and seed): the trained model on the test split — Recall@K and
-//! NDCG@K by beam search (reference §6), the most-popular baseline by the same metric code, and
-//! users/s — into `metrics.json` (the `Metrics` artifact).
+//! NDCG@K by beam search (docs/reference.md §6), the most-popular baseline by the same metric
+//! code, and users/s — into `metrics.json` (the `Metrics` artifact, `artifacts::metrics`).
 
-use anyhow::{Context, Result};
-use artifacts::dataset::Dataset;
+use anyhow::Result;
+use artifacts::dataset::{Dataset, subsample};
+use artifacts::metrics::{EvalReport, METRICS_FILE};
 use artifacts::sids::SemanticIds;
 use artifacts::{ArtifactWriter, Config};
-use evaluator::{Metrics, evaluate, popularity};
-use serde::{Deserialize, Serialize};
-use trainer::settings::{eval_settings, reducer_identity};
-use trainer::train::subsample;
+use evaluator::{Catalogue, EvalSettings, evaluate, popularity};
+use gr_model::artifact::load_trained;
 
-use super::train::{catalogue, load_model};
-use super::{Stage, StageContext, variant_name};
-use crate::backend::device;
+use super::{Stage, StageContext, StageId};
+use crate::backend::{Backend, device};
 
 /// Evaluates a trained model.
 pub struct EvalStage;
 
-/// `metrics.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EvalReport {
-    /// Reducer variant.
-    pub variant: String,
-    /// Seed.
-    pub seed: u64,
-    /// Test users evaluated (of all).
-    pub users: usize,
-    /// All test users.
-    pub all_users: usize,
-    /// Constrained decoding.
-    pub constrained: bool,
-    /// The model's metrics.
-    pub model: Metrics,
-    /// The most-popular baseline on the same users.
-    pub popularity: Metrics,
-}
-
 impl Stage for EvalStage {
-    fn name(&self) -> &'static str {
-        "eval"
+    fn id(&self) -> StageId {
+        StageId::Eval
+    }
+
+    fn about(&self) -> &'static str {
+        "Recall/NDCG on the test split"
     }
 
     fn schema_version(&self) -> u32 {
         1
     }
 
-    fn upstream(&self) -> &'static [&'static str] {
-        &["data", "sids", "train"]
+    fn upstream(&self) -> &'static [StageId] {
+        &[StageId::Data, StageId::Sids, StageId::Train]
     }
 
-    fn upstream_files(&self, upstream: &str, _config: &Config) -> Option<Vec<&'static str>> {
-        (upstream == "data").then(|| vec!["train.parquet", "test.parquet"])
+    fn upstream_files(&self, upstream: StageId, _config: &Config) -> Option<Vec<&'static str>> {
+        (upstream == StageId::Data).then(|| vec!["train.parquet", "test.parquet"])
     }
 
     fn config_hash(&self, config: &Config) -> String {
         Config::section_hash(&serde_json::json!({
             "eval": config.eval,
-            "reducer": reducer_identity(&config.reducer),
+            "reducer": config.reducer.identity(),
             "at_eval": config.reducer.at_eval,
             "padding": config.model.padding,
             "model": config.model,
@@ -71,45 +54,37 @@ impl Stage for EvalStage {
 
     fn run(&self, ctx: &StageContext, out: &mut ArtifactWriter) -> Result<()> {
         let config = ctx.config;
-        let seed = ctx.seed.context("eval runs per seed")?;
-        let data = Dataset::read(&ctx.upstream["data"])?;
-        let sids = SemanticIds::read(&ctx.upstream["sids"])?;
-        let (catalogue, _) = catalogue(&sids, config)?;
-        let (model, _) = load_model(&ctx.upstream["train"])?;
+        let seed = ctx.run()?.seed;
+        let data = Dataset::read(ctx.upstream.dir(StageId::Data)?)?;
+        let sids = SemanticIds::read(ctx.upstream.dir(StageId::Sids)?)?;
+        let catalogue = Catalogue::from_sids(&sids)?;
+        let (model, _) = load_trained::<Backend>(ctx.upstream.dir(StageId::Train)?, &device())?;
         // The same users for every seed and variant (a fixed subsample when eval.test_users > 0).
         let users = subsample(&data.split.test, config.eval.test_users, 0);
-        let settings = eval_settings(config, false)?;
-        let label = format!("test {}/seed-{seed}", variant_name(ctx));
+        let settings = EvalSettings::new(config, false);
+        let label = format!("test {}/seed-{seed}", ctx.variant_name());
         let metrics = evaluate(&model, &users, &catalogue, &settings, &device(), &label)?;
-        let pop = popularity(&data.split.train, &users, &config.eval.ks);
         let report = EvalReport {
-            variant: variant_name(ctx),
+            variant: ctx.variant_name(),
             seed,
             users: users.len(),
             all_users: data.split.test.len(),
             constrained: config.eval.constrained,
             model: metrics,
-            popularity: pop,
-        };
-        let fmt = |m: &Metrics| {
-            m.recall
-                .iter()
-                .map(|(k, r)| format!("R@{k} {r:.4} N@{k} {:.4}", m.ndcg[k]))
-                .collect::<Vec<_>>()
-                .join(", ")
+            popularity: popularity(&data.split.train, &users, &config.eval.ks),
         };
         eprintln!(
             "eval ({} seed {seed}) on {} of {} test users: {} | popularity: {} | {:.1} users/s, {:.1}% invalid SIDs",
             report.variant,
             report.users,
             report.all_users,
-            fmt(&report.model),
-            fmt(&report.popularity),
+            report.model.summary(),
+            report.popularity.summary(),
             report.model.users_per_s,
             100.0 * report.model.invalid_share
         );
         std::fs::write(
-            out.file("metrics.json"),
+            out.file(METRICS_FILE),
             serde_json::to_string_pretty(&report)?,
         )?;
         out.rows("users", report.users as u64)

@@ -8,7 +8,7 @@ use artifacts::{ArtifactWriter, Config};
 use quantizer::{ItemQuantizer, LevelStats, RqKMeans, add_dedup_digit};
 use serde::Serialize;
 
-use super::{Stage, StageContext};
+use super::{Stage, StageContext, StageId};
 
 /// Quantizes the item embeddings.
 pub struct SidsStage;
@@ -35,16 +35,20 @@ pub struct SidStats {
 }
 
 impl Stage for SidsStage {
-    fn name(&self) -> &'static str {
-        "sids"
+    fn id(&self) -> StageId {
+        StageId::Sids
+    }
+
+    fn about(&self) -> &'static str {
+        "RQ-KMeans semantic ids"
     }
 
     fn schema_version(&self) -> u32 {
         SIDS_SCHEMA_VERSION
     }
 
-    fn upstream(&self) -> &'static [&'static str] {
-        &["embed"]
+    fn upstream(&self) -> &'static [StageId] {
+        &[StageId::Embed]
     }
 
     fn config_hash(&self, config: &Config) -> String {
@@ -53,7 +57,7 @@ impl Stage for SidsStage {
 
     fn run(&self, ctx: &StageContext, out: &mut ArtifactWriter) -> Result<()> {
         let cfg = &ctx.config.quantizer;
-        let emb = ItemEmbeddings::read(&ctx.upstream["embed"])?;
+        let emb = ItemEmbeddings::read(ctx.upstream.dir(StageId::Embed)?)?;
         let quantizer = RqKMeans::new(cfg)?;
         let started = std::time::Instant::now();
         let q = quantizer.quantize(&emb)?;

@@ -10,12 +10,75 @@ use artifacts::Config;
 use artifacts::config::Variant;
 use artifacts::dataset::Dataset;
 use artifacts::sids::SemanticIds;
-use evaluator::{EvalSettings, recommend};
-use trainer::settings::eval_settings;
+use evaluator::{Catalogue, EvalSettings, recommend};
+use gr_model::artifact::load_trained;
 
-use crate::backend::device;
-use crate::stages::train::{catalogue, load_model};
+use crate::backend::{Backend, device};
 use crate::workspace::Workspace;
+
+use super::ConfigArgs;
+
+/// Arguments of `recommend`.
+#[derive(clap::Args)]
+pub struct RecommendArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// User id as in the data files (P5: 1, 2, …), or a 1-based user position.
+    #[arg(long, conflicts_with = "history", required_unless_present = "history")]
+    user: Option<String>,
+    /// A history of ASINs, oldest first, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "ASIN,ASIN,…")]
+    history: Vec<String>,
+    /// Which trained variant (default: the first of run.variants that is trained).
+    #[arg(long)]
+    variant: Option<String>,
+    /// Seed of the trained model.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// How many items (at most the catalogue's size; beam search widens its beam to this).
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+}
+
+/// Prints the recommendations.
+pub fn run(ws: &Workspace, args: &RecommendArgs) -> Result<()> {
+    let cfg = args.config.resolve(ws)?;
+    let dataset = &args.config.dataset;
+    ws.check_dataset(dataset)?;
+    let variant = args
+        .variant
+        .as_deref()
+        .map(str::parse::<Variant>)
+        .transpose()?;
+    let who = match &args.user {
+        Some(u) => Who::User(u.clone()),
+        None => Who::History(args.history.clone()),
+    };
+    let started = std::time::Instant::now();
+    let (variant, hist, recs) =
+        recommend_for(ws, dataset, &cfg, &who, variant, args.seed, args.top)?;
+    println!(
+        "top {} for a history of {} items ({variant}, seed {}; {:.2} s) — * = already in the history",
+        recs.len(),
+        hist.len(),
+        args.seed,
+        started.elapsed().as_secs_f64()
+    );
+    for r in recs {
+        let sid: Vec<String> = r.sid.iter().map(u32::to_string).collect();
+        println!(
+            "{:>3}. {}{:<7} {:<12} <{}> {:.2e}  {}",
+            r.rank,
+            if r.seen { "*" } else { " " },
+            r.item.map_or("-".into(), |i| i.to_string()),
+            r.asin,
+            sid.join(","),
+            r.score,
+            r.title
+        );
+    }
+    Ok(())
+}
 
 /// Whose history.
 pub enum Who {
@@ -77,7 +140,7 @@ fn train_dir(
 }
 
 /// Recommends `top` items.
-pub fn run(
+pub fn recommend_for(
     ws: &Workspace,
     dataset: &str,
     config: &Config,
@@ -91,9 +154,15 @@ pub fn run(
         .with_context(|| format!("no data artifact: run `cargo xtask pipeline {dataset}` first"))?;
     let sids = SemanticIds::read(&run.join("sids"))?;
     let (dir, variant) = train_dir(ws, dataset, config, variant, seed)?;
-    let config = config.for_variant(&variant);
-    let (catalogue, _) = catalogue(&sids, &config)?;
-    let (model, _) = load_model(&dir)?;
+    let config = config.for_variant(&variant)?;
+    let catalogue = Catalogue::from_sids(&sids)?;
+    if top == 0 || top > catalogue.table.len() {
+        bail!(
+            "--top {top}: ask for 1 to {} items (the catalogue of `{dataset}`)",
+            catalogue.table.len()
+        );
+    }
+    let (model, _) = load_trained::<Backend>(&dir, &device())?;
     let inter = &data.interactions;
     let history: Vec<u32> = match who {
         Who::User(id) => {
@@ -142,7 +211,7 @@ pub fn run(
     let recent = &history[history.len().saturating_sub(config.data.max_history)..];
     let settings = EvalSettings {
         beam_width: top.max(config.eval.beam_width),
-        ..eval_settings(&config, false)?
+        ..EvalSettings::new(&config, false)
     };
     let ranked = recommend(&model, &[recent], &catalogue, &settings, &device());
     let r = &ranked[0];
@@ -150,8 +219,10 @@ pub fn run(
         .items
         .iter()
         .zip(&r.scores)
-        .enumerate()
+        // A beam with probability 0 is no generation (constrained decoding ran out of prefixes).
+        .filter(|(_, score)| **score > 0.0)
         .take(top)
+        .enumerate()
         .map(|(i, (item, &score))| {
             let record = item.map(|it| &inter.items[it as usize]);
             Recommendation {

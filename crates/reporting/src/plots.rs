@@ -4,11 +4,13 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::stages::report::RunResult;
+use artifacts::model::{LogKind, read_log};
+
+use crate::runs::RunResult;
 
 /// Font files tried for the plots' text (DejaVu Sans is in `fonts-dejavu-core`, which
 /// `cargo xtask setup` installs).
@@ -37,40 +39,12 @@ type Point = (f64, f64, f64, f64);
 
 /// The validation rows of a `train_log.csv`.
 pub fn validation_points(csv: &Path) -> Result<Vec<Point>> {
-    let text =
-        std::fs::read_to_string(csv).with_context(|| format!("cannot read {}", csv.display()))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .with_context(|| format!("{} has no column {name}", csv.display()))
-    };
-    let (kind, batch, wall, recall, loss) = (
-        col("kind")?,
-        col("batch")?,
-        col("wall_s")?,
-        col("val_recall5")?,
-        col("val_loss")?,
-    );
-    let mut points = Vec::new();
-    for (i, line) in lines.enumerate() {
-        let f: Vec<&str> = line.split(',').collect();
-        if f.get(kind) != Some(&"val") {
-            continue;
-        }
-        let num = |c: usize| -> Result<f64> {
-            let s = f.get(c).copied().unwrap_or("");
-            if s.is_empty() {
-                return Ok(f64::NAN);
-            }
-            s.parse()
-                .with_context(|| format!("{} line {}: `{s}` is not a number", csv.display(), i + 2))
-        };
-        points.push((num(batch)?, num(wall)?, num(recall)?, num(loss)?));
-    }
-    Ok(points)
+    let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+    Ok(read_log(csv)?
+        .into_iter()
+        .filter(|r| r.kind == LogKind::Val)
+        .map(|r| (r.batch as f64, r.wall_s, nan(r.recall5), nan(r.val_loss)))
+        .collect())
 }
 
 /// Writes `val_{recall,loss}_by_{batch,time}.{svg,png}` into `dir`. Without a usable font it

@@ -1,0 +1,15 @@
+//! Reports of finished runs: the statistics over seeds, the paper's numbers, Table 2 of the
+//! pipeline report, and plots. Reads the `Model` and `Metrics` artifacts only (no model code),
+//! so the report stage and the experiments share one implementation.
+//!
+//! * [`runs`]: one run's training summary, metrics and log, read from its artifacts;
+//! * [`stats`]: mean ± std over seeds, the paper's Table 2, metric columns;
+//! * [`table2`]: the pipeline report (`report.md`);
+//! * [`plots`]: validation curves and x/y plots (SVG and PNG).
+
+pub mod plots;
+pub mod runs;
+pub mod stats;
+pub mod table2;
+
+pub use runs::RunResult;

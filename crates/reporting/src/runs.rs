@@ -1,0 +1,52 @@
+//! One run (variant, seed) as the reports see it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use artifacts::metrics::{EvalReport, METRICS_FILE};
+use artifacts::model::{TRAIN_LOG, TRAIN_SUMMARY, TrainSummary};
+
+/// A finished run: its training summary, test metrics and training log.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Its training summary.
+    pub train: TrainSummary,
+    /// Its test metrics.
+    pub eval: EvalReport,
+    /// Its `train_log.csv`.
+    pub log_csv: PathBuf,
+}
+
+impl RunResult {
+    /// One run from its `train` and `eval` artifact directories.
+    pub fn read(train_dir: &Path, eval_dir: &Path) -> Result<RunResult> {
+        Ok(RunResult {
+            train: read_json(&train_dir.join(TRAIN_SUMMARY))?,
+            eval: read_json(&eval_dir.join(METRICS_FILE))?,
+            log_csv: train_dir.join(TRAIN_LOG),
+        })
+    }
+
+    /// Seconds of training (validation excluded) per 1,000 windows.
+    pub fn seconds_per_k_windows(&self) -> f64 {
+        1000.0 / self.train.windows_per_s
+    }
+}
+
+/// Runs grouped by variant, in order of first appearance.
+pub fn by_variant(runs: &[RunResult]) -> Vec<(String, Vec<&RunResult>)> {
+    let mut out: Vec<(String, Vec<&RunResult>)> = Vec::new();
+    for r in runs {
+        match out.iter_mut().find(|(v, _)| *v == r.train.variant) {
+            Some((_, rs)) => rs.push(r),
+            None => out.push((r.train.variant.clone(), vec![r])),
+        }
+    }
+    out
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is malformed", path.display()))
+}

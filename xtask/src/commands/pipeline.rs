@@ -1,0 +1,51 @@
+//! `cargo xtask pipeline <dataset>`.
+
+use anyhow::Result;
+use clap::Args;
+
+use super::ConfigArgs;
+use crate::backend;
+use crate::pipeline::{self, PipelineOptions};
+use crate::stages::{StageId, registry};
+use crate::workspace::Workspace;
+
+/// Arguments of `pipeline`.
+#[derive(Args)]
+pub struct PipelineArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Stop after this stage (data, embed, sids, train, eval, report).
+    #[arg(long, value_name = "STAGE")]
+    until: Option<StageId>,
+    /// Re-run stages even when their artifacts are up to date.
+    #[arg(long)]
+    force: bool,
+    /// Seeds for training and evaluation, comma-separated (default: run.seeds).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,…")]
+    seeds: Vec<u64>,
+}
+
+/// Runs the pipeline and prints what each stage did.
+pub fn run(ws: &Workspace, args: &PipelineArgs) -> Result<()> {
+    let cfg = args.config.resolve(ws)?;
+    let seeds = if args.seeds.is_empty() {
+        cfg.run.seeds.clone()
+    } else {
+        args.seeds.clone()
+    };
+    let opts = PipelineOptions {
+        until: args.until,
+        force: args.force,
+        seeds,
+    };
+    let dataset = &args.config.dataset;
+    eprintln!(
+        "pipeline `{dataset}` (profile {}, backend {}), artifacts in {}",
+        args.config.profile,
+        backend::name(),
+        ws.run_dir(dataset).display()
+    );
+    let reports = pipeline::run(ws, dataset, &cfg, &registry(), &opts)?;
+    println!("{}", pipeline::table(&reports));
+    Ok(())
+}
