@@ -1,7 +1,5 @@
 //! Generation, padding, reducer options and persistence on the `tiger-tiny` fixture model.
 
-use std::path::{Path, PathBuf};
-
 use burn::backend::Flex;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -10,38 +8,21 @@ use gr_model::tiger::{BiasAfterCut, KeepOf, ReducerSpec, Tiger, TigerConfig};
 use gr_model::weights::Weights;
 use rand::{Rng, SeedableRng};
 use rastp::ReducerKind;
+use test_support::{data, max_abs, read_json, values as vals};
 
 type B = Flex;
 
-fn data(f: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/tiger-tiny")
-        .join(f)
-}
-
 fn cfg() -> TigerConfig {
-    serde_json::from_str(&std::fs::read_to_string(data("config.json")).unwrap()).unwrap()
+    read_json(data!("tiger-tiny/config.json"))
 }
 
 fn model() -> Tiger<B> {
     Tiger::load(
-        &Weights::open(&data("model.safetensors")).unwrap(),
+        &Weights::open(&data!("tiger-tiny/model.safetensors")).unwrap(),
         &cfg(),
         &Default::default(),
     )
     .unwrap()
-}
-
-fn vals<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().to_vec().unwrap()
-}
-
-fn max_abs(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 /// Random histories: `lens[u]` real items in `slots` right-padded slots.

@@ -5,34 +5,24 @@ use std::path::{Path, PathBuf};
 use burn::backend::Flex;
 use burn::tensor::{Int, Tensor, TensorData};
 use gr_model::weights::Weights;
+use test_support::{Fixture, assert_close, data, max_abs, read_json};
 use text_encoder::SentenceEncoder;
 use text_encoder::bert::{Bert, BertConfig};
 
 type B = Flex;
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
+    data!(name)
 }
 
 fn texts(meta: &Path) -> Vec<String> {
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(meta).unwrap()).unwrap();
+    let m: serde_json::Value = read_json(meta);
     m["texts"]
         .as_array()
         .unwrap()
         .iter()
         .map(|t| t.as_str().unwrap().to_string())
         .collect()
-}
-
-fn max_abs(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 /// Compares `[n, l, d]` hidden states only where the mask is 1.
@@ -46,15 +36,14 @@ fn masked_error(got: &[f32], want: &[f32], mask: &[i64], d: usize) -> f32 {
     err
 }
 
-fn run_bert(dir: &Path, expected: &Weights, rows: usize, d: usize) -> (Vec<f32>, Vec<i64>) {
-    let cfg: BertConfig =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
-    let w = Weights::open(&dir.join("model.safetensors")).unwrap();
+fn run_bert(dir: &Path, expected: &Fixture, rows: usize, d: usize) -> (Vec<f32>, Vec<i64>) {
+    let cfg: BertConfig = read_json(dir.join("config.json"));
     let dev = Default::default();
+    let w = Weights::open(&dir.join("model.safetensors")).unwrap();
     let bert = Bert::<B>::load(&w, &cfg, &dev).unwrap();
-    let ids = expected.ints("input_ids", &[8, 246]).unwrap();
-    let types = expected.ints("token_type_ids", &[8, 246]).unwrap();
-    let mask = expected.ints("attention_mask", &[8, 246]).unwrap();
+    let ids = expected.i64("input_ids", &[8, 246]);
+    let types = expected.i64("token_type_ids", &[8, 246]);
+    let mask = expected.i64("attention_mask", &[8, 246]);
     let take = rows * 246;
     let mask_f: Vec<f32> = mask[..take].iter().map(|&m| m as f32).collect();
     let h = bert.forward(
@@ -69,10 +58,10 @@ fn run_bert(dir: &Path, expected: &Weights, rows: usize, d: usize) -> (Vec<f32>,
 #[test]
 fn tokenizer_matches_sentence_transformers() {
     let dir = data("bert-tiny");
-    let expected = Weights::open(&dir.join("expected.safetensors")).unwrap();
+    let expected = Fixture::open(dir.join("expected.safetensors"));
     let enc = SentenceEncoder::<B>::load(&dir, None, 256, &Default::default()).unwrap();
     let tokens = enc.tokenize(&texts(&data("minilm/meta.json"))).unwrap();
-    let ids = expected.ints("input_ids", &[8, 246]).unwrap();
+    let ids = expected.i64("input_ids", &[8, 246]);
     for (r, t) in tokens.iter().enumerate() {
         let want: Vec<u32> = ids[r * 246..(r + 1) * 246]
             .iter()
@@ -94,9 +83,9 @@ fn tokenizer_matches_sentence_transformers() {
 #[test]
 fn bert_tiny_matches_transformers() {
     let dir = data("bert-tiny");
-    let expected = Weights::open(&dir.join("expected.safetensors")).unwrap();
+    let expected = Fixture::open(dir.join("expected.safetensors"));
     let (h, mask) = run_bert(&dir, &expected, 8, 32);
-    let want = expected.values("last_hidden_state", &[8, 246, 32]).unwrap();
+    let want = expected.f32("last_hidden_state", &[8, 246, 32]);
     let err = masked_error(&h, &want, &mask, 32);
     assert!(err < 1e-4, "last hidden state error {err}");
 
@@ -106,9 +95,8 @@ fn bert_tiny_matches_transformers() {
     let (out, report) = enc
         .embed(&texts(&data("minilm/meta.json")), 3, "bert-tiny")
         .unwrap();
-    let want = expected.values("normalized", &[8, 32]).unwrap();
-    let err = max_abs(&out, &want);
-    assert!(err < 1e-4, "normalized error {err}");
+    let want = expected.f32("normalized", &[8, 32]);
+    assert_close("normalized", &out, &want, 1e-4);
     assert_eq!(report.tokens, 39 + 38 + 49 + 51 + 15 + 246 + 45 + 22);
     // Sorting by length keeps padding far below padding everything to the longest text.
     assert!(report.padding < 8 * 246 - report.tokens);
@@ -117,8 +105,8 @@ fn bert_tiny_matches_transformers() {
     let (out, _) = raw
         .embed(&texts(&data("minilm/meta.json")), 8, "bert-tiny")
         .unwrap();
-    let want = expected.values("mean_pooled", &[8, 32]).unwrap();
-    assert!(max_abs(&out, &want) < 1e-4);
+    let want = expected.f32("mean_pooled", &[8, 32]);
+    assert_close("mean pooled", &out, &want, 1e-4);
 }
 
 /// The real all-MiniLM-L6-v2, fetched through the same code path as `cargo xtask setup`.
@@ -127,11 +115,9 @@ fn minilm_matches_sentence_transformers() {
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
     let dir = text_encoder::models::ensure(&models, "all-MiniLM-L6-v2", None)
         .expect("fetch all-MiniLM-L6-v2");
-    let expected = Weights::open(&data("minilm/expected.safetensors")).unwrap();
+    let expected = Fixture::open(data("minilm/expected.safetensors"));
     let (h, mask) = run_bert(&dir, &expected, 2, 384);
-    let want = expected
-        .values("last_hidden_state_first2", &[2, 246, 384])
-        .unwrap();
+    let want = expected.f32("last_hidden_state_first2", &[2, 246, 384]);
     let err = masked_error(&h, &want, &mask, 384);
     assert!(err < 1e-4, "last hidden state error {err}");
 
@@ -140,9 +126,8 @@ fn minilm_matches_sentence_transformers() {
     let (out, _) = enc
         .embed(&texts(&data("minilm/meta.json")), 4, "minilm")
         .unwrap();
-    let want = expected.values("normalized", &[8, 384]).unwrap();
-    let err = max_abs(&out, &want);
-    assert!(err < 1e-4, "sentence embedding error {err}");
+    let want = expected.f32("normalized", &[8, 384]);
+    assert_close("sentence embedding", &out, &want, 1e-4);
 }
 
 #[test]
