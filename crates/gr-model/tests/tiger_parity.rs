@@ -8,7 +8,6 @@ use burn::module::Param;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 use gr_model::tiger::{Encoded, Tiger, TigerConfig};
-use gr_model::weights::Weights;
 use test_support::{Fixture, assert_close, data, max_abs, read_json, values as vec};
 
 type B = Flex;
@@ -29,8 +28,7 @@ struct Setup<Bk: Backend> {
 fn setup<Bk: Backend>() -> Setup<Bk> {
     let cfg: TigerConfig = read_json(data("config.json"));
     let dev = Default::default();
-    let weights = Weights::open(&data("model.safetensors")).unwrap();
-    let model = Tiger::<Bk>::load(&weights, &cfg, &dev).unwrap();
+    let model = Tiger::<Bk>::from_safetensors(&data("model.safetensors"), &cfg, &dev).unwrap();
     let inputs = Fixture::open(data("inputs.safetensors"));
     let (embeds, mask) = model.embed_history(
         inputs.int_tensor("history_sids", [4, 6, 4], &dev),

@@ -6,6 +6,7 @@
 //!   gradients) as `Vec<f32>` / `Vec<i64>`, checked against the shapes the test expects;
 //! * [`max_abs`], [`assert_close`], [`values`]: comparing outputs with a tolerance, naming the
 //!   tensor that differs;
+//! * [`rewrite_safetensors`]: a copy of a fixture with tensors renamed or re-encoded;
 //! * [`read_json`], [`small_tiger`]: fixture configs and the small TIGER shape that tests train.
 
 use std::path::{Path, PathBuf};
@@ -123,6 +124,44 @@ impl Fixture {
     ) -> Tensor<B, D> {
         Tensor::from_data(TensorData::new(self.mask(name, &shape), shape), device)
     }
+}
+
+/// One tensor of a safetensors file, as [`rewrite_safetensors`] hands it over.
+pub struct Stored {
+    /// Name.
+    pub name: String,
+    /// Element type.
+    pub dtype: Dtype,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Little-endian row-major data.
+    pub bytes: Vec<u8>,
+}
+
+/// Writes a copy of the safetensors file `src` to `dst` (no metadata) with every tensor passed
+/// through `edit` (to rename it, or store it in another dtype).
+pub fn rewrite_safetensors(src: &Path, dst: &Path, edit: impl Fn(Stored) -> Stored) {
+    let file = Fixture::open(src);
+    let st = SafeTensors::deserialize(&file.bytes).expect("checked when opened");
+    let tensors: Vec<Stored> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            edit(Stored {
+                name,
+                dtype: view.dtype(),
+                shape: view.shape().to_vec(),
+                bytes: view.data().to_vec(),
+            })
+        })
+        .collect();
+    let views = tensors.iter().map(|t| {
+        let view = safetensors::tensor::TensorView::new(t.dtype, t.shape.clone(), &t.bytes)
+            .unwrap_or_else(|e| panic!("tensor `{}`: {e}", t.name));
+        (t.name.clone(), view)
+    });
+    safetensors::serialize_to_file(views, None, dst)
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", dst.display()));
 }
 
 /// A float tensor's values, row-major.

@@ -4,8 +4,7 @@ use std::path::{Path, PathBuf};
 
 use burn::backend::Flex;
 use burn::tensor::{Int, Tensor, TensorData};
-use gr_model::weights::Weights;
-use test_support::{Fixture, assert_close, data, max_abs, read_json};
+use test_support::{Fixture, assert_close, data, max_abs, read_json, rewrite_safetensors};
 use text_encoder::SentenceEncoder;
 use text_encoder::bert::{Bert, BertConfig};
 
@@ -39,8 +38,7 @@ fn masked_error(got: &[f32], want: &[f32], mask: &[i64], d: usize) -> f32 {
 fn run_bert(dir: &Path, expected: &Fixture, rows: usize, d: usize) -> (Vec<f32>, Vec<i64>) {
     let cfg: BertConfig = read_json(dir.join("config.json"));
     let dev = Default::default();
-    let w = Weights::open(&dir.join("model.safetensors")).unwrap();
-    let bert = Bert::<B>::load(&w, &cfg, &dev).unwrap();
+    let bert = Bert::<B>::from_safetensors(&dir.join("model.safetensors"), &cfg, &dev).unwrap();
     let ids = expected.i64("input_ids", &[8, 246]);
     let types = expected.i64("token_type_ids", &[8, 246]);
     let mask = expected.i64("attention_mask", &[8, 246]);
@@ -109,6 +107,32 @@ fn bert_tiny_matches_transformers() {
     assert_close("mean pooled", &out, &want, 1e-4);
 }
 
+/// Task checkpoints name the encoder `bert.…` and may carry a pooler or a head: the prefix is
+/// dropped and those extra tensors are ignored.
+#[test]
+fn bert_prefixed_checkpoints_load() {
+    let dir = data("bert-tiny");
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("model.safetensors");
+    rewrite_safetensors(&dir.join("model.safetensors"), &path, |mut t| {
+        t.name = format!("bert.{}", t.name);
+        t
+    });
+    let cfg: BertConfig = read_json(dir.join("config.json"));
+    let dev = Default::default();
+    let plain = Bert::<B>::from_safetensors(&dir.join("model.safetensors"), &cfg, &dev).unwrap();
+    let bert = Bert::<B>::from_safetensors(&path, &cfg, &dev).unwrap();
+    let ids =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(vec![101i64, 7592, 102], [1, 3]), &dev);
+    let run = |m: &Bert<B>| {
+        m.forward(ids.clone(), ids.zeros_like(), Tensor::ones([1, 3], &dev))
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap()
+    };
+    assert_eq!(run(&bert), run(&plain));
+}
+
 /// The real all-MiniLM-L6-v2, fetched through the same code path as `cargo xtask setup`.
 #[test]
 fn minilm_matches_sentence_transformers() {
@@ -155,7 +179,13 @@ fn mismatched_model_files_are_explained() {
             .err()
             .unwrap()
     );
-    assert!(m.contains("has shape [32, 32], expected [64, 64]"), "{m}");
+    assert!(m.contains("model.safetensors"), "{m}");
+    assert!(
+        m.contains(
+            "tensor `encoder.layer.0.attention.self.query.weight` has shape [32, 32], expected [64, 64]"
+        ),
+        "{m}"
+    );
     // A vocabulary smaller than the tokenizer's.
     let cfg = std::fs::read_to_string(data("bert-tiny/config.json"))
         .unwrap()
