@@ -7,7 +7,8 @@
 //!   offsets, SEP and BOS vectors, MLP feed-forward, one head per level, summed per-level loss),
 //!   forward and gradients parity-tested against the reference replica;
 //! * [`generate`]: batched beam search as the reference (probabilities multiplied, fixed steps);
-//! * [`weights`]: Hugging Face safetensors checkpoints into burn modules, with shape checks;
+//! * [`weights`]: safetensors checkpoints in and out of burn modules through burn-store, by one
+//!   name table per model (burn paths ↔ reference names), with name and shape checks;
 //! * [`input`]: the catalogue's SIDs and right-padded history batches (fixed or dynamic);
 //! * [`export`]: burn records (checkpoints) and safetensors export under the reference's names;
 //! * [`artifact`]: the trained-model artifact's files written and loaded (checked against the

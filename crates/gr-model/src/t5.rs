@@ -1,11 +1,13 @@
 //! T5 building blocks with Hugging Face numerics (transformers' `modeling_t5.py`):
 //! RMS norm without mean or bias (eps 1e-6), pre-norm residual blocks, attention without
 //! 1/sqrt(d) scaling and without q/k/v/o bias, softmax in f32, bucketed relative position bias
-//! computed by the first block and shared by the later ones. Parameter names map one-to-one onto
-//! Hugging Face checkpoints, so loading is a name table ([`T5Encoder::load`]).
+//! computed by the first block and shared by the later ones. Hugging Face checkpoints load through
+//! one name table ([`T5_ENCODER_NAMES`], [`T5Encoder::from_safetensors`]).
+
+use std::path::Path;
 
 use anyhow::{Result, bail};
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm,
     RmsNormConfig,
@@ -15,7 +17,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Deserialize;
 
-use crate::weights::Weights;
+use crate::weights::{NameTable, load_safetensors};
 
 /// The Hugging Face `T5Config` fields these blocks use (`config.json`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -97,6 +99,15 @@ pub fn additive_mask<B: Backend>(mask: Tensor<B, 2>) -> Tensor<B, 4> {
     (mask.neg() + 1.0)
         .mul_scalar(f32::MIN)
         .reshape([b, 1, 1, k])
+}
+
+/// Applies `linear` to `[b, l, d_in]` as one `[b·l, d_in] × [d_in, d_out]` product: CPU backends
+/// run a single large matrix multiply instead of `b` small broadcast ones (several times faster).
+pub fn linear_3d<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [b, l, d] = x.dims();
+    let y = linear.forward(x.reshape([b * l, d]));
+    let d_out = y.dims()[1];
+    y.reshape([b, l, d_out])
 }
 
 /// T5 attention (self or cross), optionally owning the relative position bias table.
@@ -295,40 +306,6 @@ impl<B: Backend> T5Attention<B> {
                 .reshape([b, q_len, self.n_heads * self.d_kv]);
         (self.o.forward(ctx), probs)
     }
-
-    /// Loads `{prefix}.{q,k,v,o}.weight` (and `relative_attention_bias.weight` when `has_bias`).
-    pub fn load(
-        w: &Weights,
-        prefix: &str,
-        cfg: &T5Config,
-        has_bias: bool,
-        bidirectional: bool,
-        device: &Device<B>,
-    ) -> Result<Self> {
-        let inner = cfg.num_heads * cfg.d_kv;
-        Ok(T5Attention {
-            q: w.linear(&format!("{prefix}.q"), cfg.d_model, inner, false, device)?,
-            k: w.linear(&format!("{prefix}.k"), cfg.d_model, inner, false, device)?,
-            v: w.linear(&format!("{prefix}.v"), cfg.d_model, inner, false, device)?,
-            o: w.linear(&format!("{prefix}.o"), inner, cfg.d_model, false, device)?,
-            relative_attention_bias: if has_bias {
-                Some(w.embedding(
-                    &format!("{prefix}.relative_attention_bias.weight"),
-                    cfg.relative_attention_num_buckets,
-                    cfg.num_heads,
-                    device,
-                )?)
-            } else {
-                None
-            },
-            n_heads: cfg.num_heads,
-            d_kv: cfg.d_kv,
-            bidirectional,
-            num_buckets: cfg.relative_attention_num_buckets,
-            max_distance: cfg.relative_attention_max_distance,
-            dropout: DropoutConfig::new(0.0).init(),
-        })
-    }
 }
 
 /// T5's feed-forward: `relu` (`wo(relu(wi x))`) or `gated-gelu` (`wo(gelu_tanh(wi_0 x) * wi_1 x)`).
@@ -355,39 +332,22 @@ impl<B: Backend> T5FeedForward<B> {
         self.wo.forward(h)
     }
 
-    /// Loads `{prefix}.wi` or `{prefix}.wi_0/wi_1`, and `{prefix}.wo`.
-    pub fn load(w: &Weights, prefix: &str, cfg: &T5Config, device: &Device<B>) -> Result<Self> {
+    /// A freshly initialised feed-forward for `cfg.feed_forward_proj` (`relu` or `gated-gelu`).
+    pub fn new(cfg: &T5Config, device: &Device<B>) -> Result<Self> {
         let (d, f) = (cfg.d_model, cfg.d_ff);
-        let wo = w.linear(&format!("{prefix}.wo"), f, d, false, device)?;
-        match cfg.feed_forward_proj.as_str() {
-            "relu" => Ok(T5FeedForward {
-                wi: Some(w.linear(&format!("{prefix}.wi"), d, f, false, device)?),
-                wi_0: None,
-                wi_1: None,
-                wo,
-            }),
-            "gated-gelu" => Ok(T5FeedForward {
-                wi: None,
-                wi_0: Some(w.linear(&format!("{prefix}.wi_0"), d, f, false, device)?),
-                wi_1: Some(w.linear(&format!("{prefix}.wi_1"), d, f, false, device)?),
-                wo,
-            }),
+        let lin = |i, o| LinearConfig::new(i, o).with_bias(false).init(device);
+        let (wi, wi_0, wi_1) = match cfg.feed_forward_proj.as_str() {
+            "relu" => (Some(lin(d, f)), None, None),
+            "gated-gelu" => (None, Some(lin(d, f)), Some(lin(d, f))),
             other => bail!("unsupported feed_forward_proj `{other}` (supported: relu, gated-gelu)"),
-        }
+        };
+        Ok(T5FeedForward {
+            wi,
+            wi_0,
+            wi_1,
+            wo: lin(f, d),
+        })
     }
-}
-
-/// An RMS norm loaded from `{name}` (`[d]`).
-pub fn load_rms_norm<B: Backend>(
-    w: &Weights,
-    name: &str,
-    d: usize,
-    eps: f64,
-    device: &Device<B>,
-) -> Result<RmsNorm<B>> {
-    let mut norm = RmsNormConfig::new(d).with_epsilon(eps).init(device);
-    norm.gamma = Param::from_tensor(w.tensor(name, [d], device)?);
-    Ok(norm)
 }
 
 /// One encoder block: self-attention then feed-forward, each pre-normed with a residual.
@@ -415,6 +375,35 @@ impl<B: Backend> T5EncoderBlock<B> {
     }
 }
 
+/// Hugging Face names of a [`T5Encoder`]'s parameters (`T5EncoderModel`, or the encoder of a
+/// `T5ForConditionalGeneration`; the relative position bias exists in block 0 only, as in the
+/// model). `encoder.embed_tokens.weight`, the tied copy of `shared.weight`, is read when a
+/// checkpoint has only that one.
+pub const T5_ENCODER_NAMES: NameTable = NameTable {
+    names: &[
+        ("embed_tokens.weight", "shared.weight"),
+        (
+            "blocks.{i}.attn_norm.gamma",
+            "encoder.block.{i}.layer.0.layer_norm.weight",
+        ),
+        (
+            "blocks.{i}.attn.{*}",
+            "encoder.block.{i}.layer.0.SelfAttention.{*}",
+        ),
+        (
+            "blocks.{i}.ff_norm.gamma",
+            "encoder.block.{i}.layer.1.layer_norm.weight",
+        ),
+        (
+            "blocks.{i}.ff.{*}",
+            "encoder.block.{i}.layer.1.DenseReluDense.{*}",
+        ),
+        ("final_norm.gamma", "encoder.final_layer_norm.weight"),
+    ],
+    aliases: &[(r"^encoder\.embed_tokens\.weight$", "shared.weight")],
+    ignored: &["decoder.", "lm_head."],
+};
+
 /// The T5 encoder stack (`T5EncoderModel`): token embedding, blocks, final norm.
 #[derive(Module, Debug)]
 pub struct T5Encoder<B: Backend> {
@@ -437,55 +426,36 @@ pub struct EncoderOutput<B: Backend> {
 }
 
 impl<B: Backend> T5Encoder<B> {
-    /// Loads a Hugging Face T5 encoder (`shared.weight`, `encoder.block.{i}.…`, `encoder.final_layer_norm.weight`).
-    pub fn load(w: &Weights, cfg: &T5Config, device: &Device<B>) -> Result<Self> {
-        let eps = cfg.layer_norm_epsilon;
-        let embed_name = if w.contains("shared.weight") {
-            "shared.weight"
-        } else {
-            "encoder.embed_tokens.weight"
+    /// A freshly initialised encoder of shape `cfg` (what [`T5Encoder::from_safetensors`] fills).
+    pub fn new(cfg: &T5Config, device: &Device<B>) -> Result<Self> {
+        let norm = || {
+            RmsNormConfig::new(cfg.d_model)
+                .with_epsilon(cfg.layer_norm_epsilon)
+                .init(device)
         };
         let blocks = (0..cfg.num_layers)
             .map(|i| {
-                let p = format!("encoder.block.{i}.layer");
                 Ok(T5EncoderBlock {
-                    attn_norm: load_rms_norm(
-                        w,
-                        &format!("{p}.0.layer_norm.weight"),
-                        cfg.d_model,
-                        eps,
-                        device,
-                    )?,
-                    attn: T5Attention::load(
-                        w,
-                        &format!("{p}.0.SelfAttention"),
-                        cfg,
-                        i == 0,
-                        true,
-                        device,
-                    )?,
-                    ff_norm: load_rms_norm(
-                        w,
-                        &format!("{p}.1.layer_norm.weight"),
-                        cfg.d_model,
-                        eps,
-                        device,
-                    )?,
-                    ff: T5FeedForward::load(w, &format!("{p}.1.DenseReluDense"), cfg, device)?,
+                    attn_norm: norm(),
+                    attn: T5Attention::new(cfg, i == 0, true, 0.0, device),
+                    ff_norm: norm(),
+                    ff: T5FeedForward::new(cfg, device)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(T5Encoder {
-            embed_tokens: w.embedding(embed_name, cfg.vocab_size, cfg.d_model, device)?,
+            embed_tokens: EmbeddingConfig::new(cfg.vocab_size, cfg.d_model).init(device),
             blocks,
-            final_norm: load_rms_norm(
-                w,
-                "encoder.final_layer_norm.weight",
-                cfg.d_model,
-                eps,
-                device,
-            )?,
+            final_norm: norm(),
         })
+    }
+
+    /// Loads the encoder of a Hugging Face T5 checkpoint (`model.safetensors`; a full
+    /// encoder-decoder checkpoint's decoder and LM head are ignored).
+    pub fn from_safetensors(path: &Path, cfg: &T5Config, device: &Device<B>) -> Result<Self> {
+        let mut encoder = Self::new(cfg, device)?;
+        load_safetensors(&mut encoder, path, &T5_ENCODER_NAMES)?;
+        Ok(encoder)
     }
 
     /// Encodes token ids `[b, l]` with a 0/1 mask `[b, l]`.

@@ -4,7 +4,9 @@
 //! place of T5's, one untied head per SID level, fixed `levels`-step decoding without EOS, and the
 //! loss summed over levels of per-level cross-entropy (docs/reference.md §1.3, §4, §5).
 //!
-//! Parameter names follow the reference's Hugging Face-style names (see `Tiger::load`).
+//! Parameter names follow the reference's Hugging Face-style names (see `Tiger::from_safetensors` and `export::REFERENCE_NAMES`).
+
+use std::path::Path;
 
 use anyhow::Result;
 use burn::module::{Module, Param};
@@ -21,8 +23,9 @@ use serde::{Deserialize, Serialize};
 use artifacts::config::{KeepBasis, ModelConfig, PositionBias, ReducerConfig};
 use rastp::{keep_count, reduce_rows};
 
-use crate::t5::{T5Attention, T5Config, additive_mask, load_rms_norm};
-use crate::weights::{Weights, linear_3d};
+use crate::export::REFERENCE_NAMES;
+use crate::t5::{T5Attention, T5Config, additive_mask, linear_3d};
+use crate::weights::load_safetensors;
 
 /// Model shape (the fixtures' `config.json` names).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -134,16 +137,6 @@ impl<B: Backend> MlpFeedForward<B> {
             lin3: LinearConfig::new(f, d).init(device),
             dropout: DropoutConfig::new(cfg.dropout).init(),
         }
-    }
-
-    fn load(w: &Weights, prefix: &str, cfg: &TigerConfig, device: &Device<B>) -> Result<Self> {
-        let (d, f) = (cfg.d_model, cfg.d_ff);
-        Ok(MlpFeedForward {
-            lin1: w.linear(&format!("{prefix}.model.0"), d, f, true, device)?,
-            lin2: w.linear(&format!("{prefix}.model.2"), f, f, true, device)?,
-            lin3: w.linear(&format!("{prefix}.model.5"), f, d, true, device)?,
-            dropout: DropoutConfig::new(cfg.dropout).init(),
-        })
     }
 }
 
@@ -351,109 +344,14 @@ impl<B: Backend> Tiger<B> {
         }
     }
 
-    /// Loads the reference's weights (names as in the `tiger-tiny` fixtures).
-    pub fn load(w: &Weights, cfg: &TigerConfig, device: &Device<B>) -> Result<Self> {
-        let (d, eps) = (cfg.d_model, cfg.eps);
-        let enc_cfg = cfg.t5(cfg.num_encoder_layers);
-        let dec_cfg = cfg.t5(cfg.num_decoder_layers);
-        let dropout = || DropoutConfig::new(cfg.dropout).init();
-        let encoder = (0..cfg.num_encoder_layers)
-            .map(|i| {
-                let p = format!("encoder.block.{i}.layer");
-                Ok(TigerEncoderBlock {
-                    attn_norm: load_rms_norm(
-                        w,
-                        &format!("{p}.0.layer_norm.weight"),
-                        d,
-                        eps,
-                        device,
-                    )?,
-                    attn: T5Attention::load(
-                        w,
-                        &format!("{p}.0.SelfAttention"),
-                        &enc_cfg,
-                        i == 0,
-                        true,
-                        device,
-                    )?
-                    .with_dropout(cfg.dropout),
-                    ff_norm: load_rms_norm(w, &format!("{p}.1.layer_norm.weight"), d, eps, device)?,
-                    ff: MlpFeedForward::load(w, &format!("{p}.1.mlp"), cfg, device)?,
-                    dropout: dropout(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let decoder = (0..cfg.num_decoder_layers)
-            .map(|i| {
-                let p = format!("decoder.block.{i}.layer");
-                Ok(TigerDecoderBlock {
-                    self_norm: load_rms_norm(
-                        w,
-                        &format!("{p}.0.layer_norm.weight"),
-                        d,
-                        eps,
-                        device,
-                    )?,
-                    self_attn: T5Attention::load(
-                        w,
-                        &format!("{p}.0.SelfAttention"),
-                        &dec_cfg,
-                        i == 0,
-                        false,
-                        device,
-                    )?
-                    .with_dropout(cfg.dropout),
-                    cross_norm: load_rms_norm(
-                        w,
-                        &format!("{p}.1.layer_norm.weight"),
-                        d,
-                        eps,
-                        device,
-                    )?,
-                    cross_attn: T5Attention::load(
-                        w,
-                        &format!("{p}.1.EncDecAttention"),
-                        &dec_cfg,
-                        false,
-                        true,
-                        device,
-                    )?
-                    .with_dropout(cfg.dropout),
-                    ff_norm: load_rms_norm(w, &format!("{p}.2.layer_norm.weight"), d, eps, device)?,
-                    ff: MlpFeedForward::load(w, &format!("{p}.2.mlp"), cfg, device)?,
-                    dropout: dropout(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let heads = (0..cfg.num_levels)
-            .map(|h| {
-                w.linear(
-                    &format!("decoder_mlp.{h}"),
-                    d,
-                    cfg.codes_per_level,
-                    false,
-                    device,
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Tiger {
-            embedding: w.embedding(
-                "item_sid_embedding_table.weight",
-                cfg.num_levels * cfg.codes_per_level,
-                d,
-                device,
-            )?,
-            sep: Param::from_tensor(w.tensor("sep_token", [1, d], device)?),
-            bos: Param::from_tensor(w.tensor("bos_token", [1, d], device)?),
-            encoder,
-            encoder_norm: load_rms_norm(w, "encoder.final_layer_norm.weight", d, eps, device)?,
-            decoder,
-            decoder_norm: load_rms_norm(w, "decoder.final_layer_norm.weight", d, eps, device)?,
-            heads,
-            dropout: dropout(),
-            levels: cfg.num_levels,
-            codes: cfg.codes_per_level,
-        })
+    /// Loads a model saved under the reference's names (the `tiger-tiny` fixtures, or
+    /// [`crate::export::export_safetensors`]): [`Tiger::new`] filled from the file by
+    /// [`REFERENCE_NAMES`]. Fails, naming the file and the tensors, when a tensor is missing,
+    /// unexpected or of another shape than `cfg` implies.
+    pub fn from_safetensors(path: &Path, cfg: &TigerConfig, device: &Device<B>) -> Result<Self> {
+        let mut model = Self::new(cfg, device);
+        load_safetensors(&mut model, path, &REFERENCE_NAMES)?;
+        Ok(model)
     }
 
     /// Encoder inputs from item SIDs `[b, items, levels]` (raw digits; anything where

@@ -1,215 +1,251 @@
-//! Pretrained weights from a safetensors file, by Hugging Face parameter name, into burn tensors
-//! and modules. Every lookup checks the name and the shape, so a mismatched model file fails with
-//! an error that names the tensor, the expected and the found shape.
+//! Safetensors weights under a reference's parameter names, through burn-store.
+//!
+//! A [`NameTable`] pairs burn module paths with the reference's names (Hugging Face style). The
+//! same table serves both directions: [`load_safetensors`] reads a checkpoint into an already
+//! constructed module (PyTorch layouts converted by burn-store's `PyTorchToBurnAdapter`:
+//! `Linear` weights transposed, `LayerNorm` weight/bias as gamma/beta), and [`save_safetensors`]
+//! writes a module under the reference's names and PyTorch layouts (`BurnToPyTorchAdapter`).
+//! A load that leaves any parameter unset, finds a tensor the model does not have, or a shape
+//! that does not match fails with an error naming the file and the tensors, in the file's terms.
 
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::rc::Rc;
 
 use anyhow::{Context, Result, bail};
-use burn::module::Param;
-use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::module::Module;
+use burn::store::{
+    BurnToPyTorchAdapter, KeyRemapper, ModuleAdapter, ModuleSnapshot, ModuleStore,
+    PyTorchToBurnAdapter, SafetensorsStore, TensorSnapshot,
+};
+use burn::tensor::DType;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Device, Tensor, TensorData};
-use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-/// An opened safetensors file.
-pub struct Weights {
-    path: PathBuf,
-    bytes: Vec<u8>,
+/// How a model's burn parameter paths map onto a reference's tensor names.
+///
+/// Each entry of `names` is `(burn path, reference name)`, both templates in which `{i}` stands
+/// for a block index and `{*}` for the rest of the name (the same on both sides); entries must
+/// not chain (a rewritten name must not match another entry of the same direction).
+#[derive(Debug, Clone, Copy)]
+pub struct NameTable {
+    /// `(burn path, reference name)` templates.
+    pub names: &'static [(&'static str, &'static str)],
+    /// Regex rewrites applied to a file's names before `names` when loading: other spellings of
+    /// a reference name (a tied copy, a prefix some checkpoints carry).
+    pub aliases: &'static [(&'static str, &'static str)],
+    /// Prefixes of file tensors the model does not use (e.g. the decoder when only the encoder
+    /// is loaded); any other tensor of the file that the model lacks is an error.
+    pub ignored: &'static [&'static str],
 }
 
-impl Weights {
-    /// Reads a safetensors file into memory.
-    pub fn open(path: &Path) -> Result<Weights> {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read model weights {}", path.display()))?;
-        SafeTensors::deserialize(&bytes)
-            .with_context(|| format!("{} is not a safetensors file", path.display()))?;
-        Ok(Weights {
-            path: path.to_path_buf(),
-            bytes,
-        })
+/// Regex of a template (anchored, `{i}` and `{*}` as named groups).
+fn pattern(template: &str) -> String {
+    let escaped = template
+        .replace('.', r"\.")
+        .replace("{i}", r"(?P<i>\d+)")
+        .replace("{*}", "(?P<rest>.+)");
+    format!("^{escaped}$")
+}
+
+/// Replacement string of a template for the regex of [`pattern`].
+fn replacement(template: &str) -> String {
+    template.replace("{i}", "${i}").replace("{*}", "${rest}")
+}
+
+impl NameTable {
+    /// File names → burn paths (aliases first).
+    pub fn to_burn(&self) -> KeyRemapper {
+        let aliases = self
+            .aliases
+            .iter()
+            .map(|&(f, t)| (f.to_string(), t.to_string()));
+        let names = self
+            .names
+            .iter()
+            .map(|&(burn, reference)| (pattern(reference), replacement(burn)));
+        KeyRemapper::from_pattern_iter(aliases.chain(names)).expect("valid name table")
     }
 
-    fn view(&self) -> SafeTensors<'_> {
-        SafeTensors::deserialize(&self.bytes).expect("checked when opened")
+    /// Burn paths → reference names.
+    pub fn to_reference(&self) -> KeyRemapper {
+        KeyRemapper::from_pattern_iter(
+            self.names
+                .iter()
+                .map(|&(burn, reference)| (pattern(burn), replacement(reference))),
+        )
+        .expect("valid name table")
     }
 
-    /// True when the file has a tensor of that name.
-    pub fn contains(&self, name: &str) -> bool {
-        self.view().tensor(name).is_ok()
+    fn aliases(&self) -> KeyRemapper {
+        KeyRemapper::from_pattern_iter(self.aliases.iter().copied()).expect("valid name table")
     }
 
-    /// The tensor `name`, checked to exist with shape `expected`.
-    fn checked(&self, name: &str, expected: &[usize]) -> Result<TensorView<'_>> {
-        let t = self.view().tensor(name).map_err(|_| {
-            anyhow::anyhow!(
-                "{}: missing tensor `{name}` (expected shape {expected:?})",
-                self.path.display()
-            )
-        })?;
-        if t.shape() != expected {
-            bail!(
-                "{}: tensor `{name}` has shape {:?}, expected {expected:?} (does config.json match the weights?)",
-                self.path.display(),
-                t.shape()
-            );
-        }
-        Ok(t)
-    }
-
-    /// The tensor `name` as f32 values with its shape, checked against `expected` (row-major).
-    pub fn values(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
-        let t = self.checked(name, expected)?;
-        let data = t.data();
-        Ok(match t.dtype() {
-            Dtype::F32 => data
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            Dtype::F16 => data
-                .chunks_exact(2)
-                .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
-                .collect(),
-            Dtype::BF16 => data
-                .chunks_exact(2)
-                .map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16))
-                .collect(),
-            Dtype::I64 => data
-                .chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f32)
-                .collect(),
-            other => bail!(
-                "{}: tensor `{name}` has unsupported dtype {other:?}",
-                self.path.display()
-            ),
-        })
-    }
-
-    /// The tensor `name` as integers (I64 or I32), checked against `expected`.
-    pub fn ints(&self, name: &str, expected: &[usize]) -> Result<Vec<i64>> {
-        let t = self.checked(name, expected)?;
-        let d = t.data();
-        Ok(match t.dtype() {
-            Dtype::I64 => d
-                .chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-                .collect(),
-            Dtype::I32 => d
-                .chunks_exact(4)
-                .map(|c| i64::from(i32::from_le_bytes(c.try_into().unwrap())))
-                .collect(),
-            other => bail!(
-                "{}: tensor `{name}` is {other:?}, expected integers",
-                self.path.display()
-            ),
-        })
-    }
-
-    /// A float tensor of rank `D`.
-    pub fn tensor<B: Backend, const D: usize>(
-        &self,
-        name: &str,
-        shape: [usize; D],
-        device: &Device<B>,
-    ) -> Result<Tensor<B, D>> {
-        let values = self.values(name, &shape)?;
-        Ok(Tensor::from_data(TensorData::new(values, shape), device))
-    }
-
-    /// A `Linear` from PyTorch's `[out, in]` weight (and `[out]` bias when `bias`).
-    pub fn linear<B: Backend>(
-        &self,
-        prefix: &str,
-        d_in: usize,
-        d_out: usize,
-        bias: bool,
-        device: &Device<B>,
-    ) -> Result<Linear<B>> {
-        let mut linear = LinearConfig::new(d_in, d_out).with_bias(bias).init(device);
-        let w: Tensor<B, 2> = self.tensor(&format!("{prefix}.weight"), [d_out, d_in], device)?;
-        linear.weight = Param::from_tensor(w.transpose());
-        if bias {
-            linear.bias = Some(Param::from_tensor(self.tensor(
-                &format!("{prefix}.bias"),
-                [d_out],
-                device,
-            )?));
-        }
-        Ok(linear)
-    }
-
-    /// An `Embedding` from a `[n, d]` table.
-    pub fn embedding<B: Backend>(
-        &self,
-        name: &str,
-        n: usize,
-        d: usize,
-        device: &Device<B>,
-    ) -> Result<Embedding<B>> {
-        let mut e = EmbeddingConfig::new(n, d).init(device);
-        e.weight = Param::from_tensor(self.tensor(name, [n, d], device)?);
-        Ok(e)
-    }
-
-    /// A `LayerNorm` from `{prefix}.weight` / `{prefix}.bias`.
-    pub fn layer_norm<B: Backend>(
-        &self,
-        prefix: &str,
-        d: usize,
-        eps: f64,
-        device: &Device<B>,
-    ) -> Result<LayerNorm<B>> {
-        let mut ln = LayerNormConfig::new(d).with_epsilon(eps).init(device);
-        ln.gamma = Param::from_tensor(self.tensor(&format!("{prefix}.weight"), [d], device)?);
-        ln.beta = Some(Param::from_tensor(self.tensor(
-            &format!("{prefix}.bias"),
-            [d],
-            device,
-        )?));
-        Ok(ln)
+    fn ignores(&self, name: &str) -> bool {
+        self.ignored.iter().any(|p| name.starts_with(p))
     }
 }
 
-/// Applies `linear` to `[b, l, d_in]` as one `[b·l, d_in] × [d_in, d_out]` product: CPU backends
-/// run a single large matrix multiply instead of `b` small broadcast ones (several times faster).
-pub fn linear_3d<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
-    let [b, l, d] = x.dims();
-    let y = linear.forward(x.reshape([b * l, d]));
-    let d_out = y.dims()[1];
-    y.reshape([b, l, d_out])
+/// Converts float tensors of other precisions (F16, BF16, F64) to F32 as they load.
+#[derive(Debug, Clone, Copy)]
+struct ToF32;
+
+impl ModuleAdapter for ToF32 {
+    fn adapt(&self, snapshot: &TensorSnapshot) -> TensorSnapshot {
+        if !matches!(snapshot.dtype, DType::F16 | DType::BF16 | DType::F64) {
+            return snapshot.clone();
+        }
+        let data = snapshot.clone_data_fn();
+        TensorSnapshot::from_closure(
+            Rc::new(move || Ok(data()?.convert_dtype(DType::F32))),
+            DType::F32,
+            snapshot.shape.clone(),
+            snapshot.path_stack.clone().unwrap_or_default(),
+            snapshot.container_stack.clone().unwrap_or_default(),
+            snapshot.tensor_id.unwrap_or_default(),
+        )
+    }
+
+    fn clone_box(&self) -> Box<dyn ModuleAdapter> {
+        Box::new(*self)
+    }
 }
 
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = u32::from(h >> 15) << 31;
-    let exp = u32::from((h >> 10) & 0x1f);
-    let frac = u32::from(h & 0x3ff);
-    let bits = match (exp, frac) {
-        (0, 0) => sign,
-        (0, f) => {
-            // Subnormal: normalise.
-            let mut e = 127 - 15 + 1;
-            let mut f = f;
-            while f & 0x400 == 0 {
-                f <<= 1;
-                e -= 1;
-            }
-            sign | ((e as u32) << 23) | ((f & 0x3ff) << 13)
+/// Loads the safetensors file at `path` into `module` (constructed with the file's shapes),
+/// by the names of `table`. Every parameter of the module must be in the file with its shape,
+/// and every tensor of the file must belong to the module (or be ignored by the table).
+pub fn load_safetensors<B: Backend, M: Module<B>>(
+    module: &mut M,
+    path: &Path,
+    table: &NameTable,
+) -> Result<()> {
+    let mut store = SafetensorsStore::from_file(path)
+        .remap(table.to_burn())
+        .with_from_adapter(PyTorchToBurnAdapter.chain(ToF32))
+        .allow_partial(true)
+        .validate(false);
+    let result = module
+        .load_from(&mut store)
+        .with_context(|| format!("cannot read model weights {}", path.display()))?;
+    // Every parameter got a tensor (none missing, no shape errors), and every tensor of the file
+    // that is not ignored went into a parameter. The latter is counted, not read off
+    // `result.unused`: burn-store lists a tensor found under an adapter's alternative name
+    // (LayerNorm `weight` for `gamma`) as unused although it was applied.
+    let in_file = store
+        .keys()
+        .with_context(|| format!("cannot read model weights {}", path.display()))?
+        .iter()
+        .filter(|name| !table.ignores(name))
+        .count();
+    if result.errors.is_empty() && result.missing.is_empty() && result.applied.len() == in_file {
+        return Ok(());
+    }
+    let issues = mismatches(module, path, table)?;
+    if issues.is_empty() {
+        // Not a naming or shape problem (e.g. unreadable data): burn-store's own report.
+        bail!("{}: cannot load the weights:\n{result}", path.display());
+    }
+    const SHOWN: usize = 10;
+    let more = issues.len().saturating_sub(SHOWN);
+    let mut listed = issues[..issues.len().min(SHOWN)].join("\n  - ");
+    if more > 0 {
+        listed.push_str(&format!("\n  - and {more} more"));
+    }
+    bail!(
+        "{}: the weights do not fit the model (does config.json match them?):\n  - {listed}",
+        path.display()
+    )
+}
+
+/// The differences between what `module` expects (reference names and PyTorch shapes, in the
+/// module's order) and what the file holds: missing tensors and wrong shapes, then the file's
+/// tensors that the module does not have.
+fn mismatches<B: Backend, M: Module<B>>(
+    module: &M,
+    path: &Path,
+    table: &NameTable,
+) -> Result<Vec<String>> {
+    let (expected, _) = table.to_reference().remap(module.collect(
+        None,
+        Some(Box::new(BurnToPyTorchAdapter)),
+        false,
+    ));
+    let mut file = SafetensorsStore::from_file(path).remap(table.aliases());
+    let found: BTreeMap<String, Vec<usize>> = file
+        .get_all_snapshots()
+        .with_context(|| format!("cannot read model weights {}", path.display()))?
+        .iter()
+        .map(|(name, s)| (name.clone(), s.shape.to_vec()))
+        .collect();
+    let mut issues = Vec::new();
+    let mut known = HashSet::new();
+    for snapshot in &expected {
+        let name = snapshot.full_path();
+        let want = snapshot.shape.to_vec();
+        match found.get(&name) {
+            None => issues.push(format!("missing tensor `{name}` (expected shape {want:?})")),
+            Some(shape) if *shape != want => issues.push(format!(
+                "tensor `{name}` has shape {shape:?}, expected {want:?}"
+            )),
+            Some(_) => {}
         }
-        (0x1f, f) => sign | 0x7f80_0000 | (f << 13),
-        (e, f) => sign | ((e + 127 - 15) << 23) | (f << 13),
-    };
-    f32::from_bits(bits)
+        known.insert(name);
+    }
+    for (name, shape) in &found {
+        if !known.contains(name) && !table.ignores(name) {
+            issues.push(format!(
+                "unexpected tensor `{name}` (shape {shape:?}): the model has no such parameter"
+            ));
+        }
+    }
+    Ok(issues)
+}
+
+/// Writes `module` to `path` as safetensors under the reference names of `table`, in PyTorch
+/// layouts, with the metadata `{"format": "pt"}` (Hugging Face's convention). Every parameter
+/// must have a reference name in the table.
+pub fn save_safetensors<B: Backend, M: Module<B>>(
+    module: &M,
+    path: &Path,
+    table: &NameTable,
+) -> Result<()> {
+    let to_reference = table.to_reference();
+    let unnamed: Vec<String> = module
+        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), false)
+        .iter()
+        .map(TensorSnapshot::full_path)
+        .filter(|p| !to_reference.patterns.iter().any(|(re, _)| re.is_match(p)))
+        .collect();
+    if !unnamed.is_empty() {
+        bail!(
+            "cannot export {}: parameters without a reference name: {}",
+            path.display(),
+            unnamed.join(", ")
+        );
+    }
+    let mut store = SafetensorsStore::from_file(path)
+        .remap(to_reference)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .clear_metadata()
+        .metadata("format", "pt")
+        .overwrite(true);
+    module
+        .save_into(&mut store)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::f16_to_f32;
+    use super::*;
 
     #[test]
-    fn half_precision_decoding() {
-        assert_eq!(f16_to_f32(0x3c00), 1.0);
-        assert_eq!(f16_to_f32(0xc000), -2.0);
-        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
-        assert!(f16_to_f32(0x7c00).is_infinite());
+    fn templates_become_anchored_patterns() {
+        assert_eq!(
+            pattern("encoder.{i}.attn.{*}"),
+            r"^encoder\.(?P<i>\d+)\.attn\.(?P<rest>.+)$"
+        );
+        assert_eq!(
+            replacement("encoder.block.{i}.x.{*}"),
+            "encoder.block.${i}.x.${rest}"
+        );
     }
 }

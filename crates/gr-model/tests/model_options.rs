@@ -1,47 +1,27 @@
 //! Generation, padding, reducer options and persistence on the `tiger-tiny` fixture model.
 
-use std::path::{Path, PathBuf};
-
 use artifacts::config::{KeepBasis, PositionBias, ReducerConfig, ReducerKind};
 use burn::backend::Flex;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 use gr_model::generate::{SidTrie, beam_search, beam_search_with};
 use gr_model::tiger::{Tiger, TigerConfig};
-use gr_model::weights::Weights;
 use rand::{Rng, SeedableRng};
+use test_support::{data, max_abs, read_json, values as vals};
 
 type B = Flex;
 
-fn data(f: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/tiger-tiny")
-        .join(f)
-}
-
 fn cfg() -> TigerConfig {
-    serde_json::from_str(&std::fs::read_to_string(data("config.json")).unwrap()).unwrap()
+    read_json(data!("tiger-tiny/config.json"))
 }
 
 fn model() -> Tiger<B> {
-    Tiger::load(
-        &Weights::open(&data("model.safetensors")).unwrap(),
+    Tiger::from_safetensors(
+        &data!("tiger-tiny/model.safetensors"),
         &cfg(),
         &Default::default(),
     )
     .unwrap()
-}
-
-fn vals<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().to_vec().unwrap()
-}
-
-fn max_abs(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 /// Random histories: `lens[u]` real items in `slots` right-padded slots.
@@ -255,7 +235,66 @@ fn records_and_safetensors_round_trip() {
 
     let st = dir.path().join("model.safetensors");
     gr_model::export::export_safetensors(&m, &st).unwrap();
-    let reread =
-        Tiger::<B>::load(&Weights::open(&st).unwrap(), &cfg(), &Default::default()).unwrap();
+    let reread = Tiger::<B>::from_safetensors(&st, &cfg(), &Default::default()).unwrap();
     assert_eq!(out(&reread), want);
+}
+
+/// The export keeps the reference's names, PyTorch layouts and values: the same tensors as the
+/// fixture the model was loaded from, and `{"format": "pt"}` as Hugging Face writes.
+#[test]
+fn export_reproduces_the_reference_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = dir.path().join("model.safetensors");
+    gr_model::export::export_safetensors(&model(), &st).unwrap();
+    let read = |p: &std::path::Path| std::fs::read(p).unwrap();
+    let (ours, theirs) = (read(&st), read(&data!("tiger-tiny/model.safetensors")));
+    let ours = safetensors::SafeTensors::deserialize(&ours).unwrap();
+    let theirs = safetensors::SafeTensors::deserialize(&theirs).unwrap();
+    let mut names = ours.names();
+    names.sort();
+    let mut want = theirs.names();
+    want.sort();
+    assert_eq!(names, want);
+    for name in names {
+        let (a, b) = (ours.tensor(name).unwrap(), theirs.tensor(name).unwrap());
+        assert_eq!((a.dtype(), a.shape()), (b.dtype(), b.shape()), "{name}");
+        assert_eq!(a.data(), b.data(), "{name}");
+    }
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&read(&st)).unwrap();
+    let format = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("format").cloned());
+    assert_eq!(format.as_deref(), Some("pt"));
+}
+
+/// A file of another model shape fails, naming the file and the tensors.
+#[test]
+fn mismatched_files_are_explained() {
+    let path = data!("tiger-tiny/model.safetensors");
+    let load = |cfg: TigerConfig| {
+        format!(
+            "{:#}",
+            Tiger::<B>::from_safetensors(&path, &cfg, &Default::default()).unwrap_err()
+        )
+    };
+    let err = load(TigerConfig {
+        num_encoder_layers: 4,
+        ..cfg()
+    });
+    assert!(err.contains("tiger-tiny/model.safetensors"), "{err}");
+    assert!(
+        err.contains("missing tensor `encoder.block.3.layer.0.layer_norm.weight`"),
+        "{err}"
+    );
+    let err = load(TigerConfig {
+        num_decoder_layers: 1,
+        ..cfg()
+    });
+    assert!(err.contains("unexpected tensor `decoder.block.1."), "{err}");
+    let err = load(TigerConfig { d_ff: 64, ..cfg() });
+    assert!(
+        err.contains("tensor `encoder.block.0.layer.1.mlp.model.0.weight` has shape [32, 16], expected [64, 16]"),
+        "{err}"
+    );
 }

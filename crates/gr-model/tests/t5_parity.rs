@@ -1,95 +1,67 @@
 //! T5 encoder parity with Hugging Face transformers on the tiny random fixtures.
 
-use std::path::Path;
-
 use burn::backend::Flex;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{DType, Int, Tensor, TensorData};
 use gr_model::t5::{T5Config, T5Encoder};
-use gr_model::weights::Weights;
+use test_support::{Fixture, assert_close, data, read_json, rewrite_safetensors, values};
 
 type B = Flex;
 
-fn data(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
-
-fn max_abs(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 fn load(name: &str) -> (T5Config, T5Encoder<B>) {
-    let cfg: T5Config =
-        serde_json::from_str(&std::fs::read_to_string(data(name).join("config.json")).unwrap())
+    let dir = data!(name);
+    let cfg: T5Config = read_json(dir.join("config.json"));
+    let enc =
+        T5Encoder::<B>::from_safetensors(&dir.join("model.safetensors"), &cfg, &Default::default())
             .unwrap();
-    let w = Weights::open(&data(name).join("model.safetensors")).unwrap();
-    let enc = T5Encoder::<B>::load(&w, &cfg, &Default::default()).unwrap();
     (cfg, enc)
 }
 
-fn ids_and_mask(file: &Weights) -> (Tensor<B, 2, Int>, Tensor<B, 2>, Vec<i64>) {
+fn ids_and_mask(file: &Fixture) -> (Tensor<B, 2, Int>, Tensor<B, 2>, Vec<i64>) {
     let dev = Default::default();
-    let ids = file.ints("input_ids", &[3, 12]).unwrap();
-    let mask = file.ints("attention_mask", &[3, 12]).unwrap();
-    let mask_f: Vec<f32> = mask.iter().map(|&m| m as f32).collect();
     (
-        Tensor::from_data(TensorData::new(ids, [3, 12]), &dev),
-        Tensor::from_data(TensorData::new(mask_f, [3, 12]), &dev),
-        mask,
+        file.int_tensor("input_ids", [3, 12], &dev),
+        file.mask_tensor("attention_mask", [3, 12], &dev),
+        file.i64("attention_mask", &[3, 12]),
     )
-}
-
-fn vec<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().to_vec().unwrap()
 }
 
 #[test]
 fn t5_tiny_encoder_matches_transformers() {
     let (_, enc) = load("t5-tiny");
-    let inputs = Weights::open(&data("t5-tiny/inputs.safetensors")).unwrap();
-    let expected = Weights::open(&data("t5-tiny/expected.safetensors")).unwrap();
+    let inputs = Fixture::open(data!("t5-tiny/inputs.safetensors"));
+    let expected = Fixture::open(data!("t5-tiny/expected.safetensors"));
     let (ids, mask, _) = ids_and_mask(&inputs);
     let out = enc.forward(ids, mask);
 
-    let bias = expected
-        .values("encoder_position_bias", &[1, 4, 12, 12])
-        .unwrap();
-    assert!(max_abs(&vec(out.position_bias), &bias) < 1e-6);
+    let bias = expected.f32("encoder_position_bias", &[1, 4, 12, 12]);
+    assert_close("position bias", &values(out.position_bias), &bias, 1e-6);
 
-    let blocks = expected
-        .values("encoder_block_outputs", &[3, 3, 12, 32])
-        .unwrap();
+    let blocks = expected.f32("encoder_block_outputs", &[3, 3, 12, 32]);
     for (i, got) in out.block_outputs.into_iter().enumerate() {
         let want = &blocks[i * 3 * 12 * 32..(i + 1) * 3 * 12 * 32];
-        let err = max_abs(&vec(got), want);
-        assert!(err < 1e-4, "block {i}: max abs error {err}");
+        assert_close(&format!("block {i}"), &values(got), want, 1e-4);
     }
-    let want = expected
-        .values("encoder_last_hidden_state", &[3, 12, 32])
-        .unwrap();
-    let err = max_abs(&vec(out.last_hidden_state), &want);
-    assert!(err < 1e-4, "encoder output: max abs error {err}");
+    let want = expected.f32("encoder_last_hidden_state", &[3, 12, 32]);
+    assert_close(
+        "encoder output",
+        &values(out.last_hidden_state),
+        &want,
+        1e-4,
+    );
 }
 
 #[test]
 fn t5_gated_gelu_encoder_and_mean_pooling_match() {
     let (cfg, enc) = load("t5-tiny-gated");
     assert_eq!(cfg.feed_forward_proj, "gated-gelu");
-    let expected = Weights::open(&data("t5-tiny-gated/expected.safetensors")).unwrap();
+    let expected = Fixture::open(data!("t5-tiny-gated/expected.safetensors"));
     let (ids, mask, mask_i) = ids_and_mask(&expected);
     let out = enc.forward(ids, mask);
-    let h = vec(out.last_hidden_state);
-    let want = expected
-        .values("encoder_last_hidden_state", &[3, 12, 32])
-        .unwrap();
-    assert!(max_abs(&h, &want) < 1e-4, "error {}", max_abs(&h, &want));
+    let h = values(out.last_hidden_state);
+    let want = expected.f32("encoder_last_hidden_state", &[3, 12, 32]);
+    assert_close("encoder output", &h, &want, 1e-4);
     // Masked mean over real tokens.
-    let pooled_want = expected.values("mean_pooled", &[3, 32]).unwrap();
+    let pooled_want = expected.f32("mean_pooled", &[3, 32]);
     let mut pooled = vec![0f32; 3 * 32];
     for b in 0..3 {
         let n: i64 = mask_i[b * 12..(b + 1) * 12].iter().sum();
@@ -101,26 +73,91 @@ fn t5_gated_gelu_encoder_and_mean_pooling_match() {
             }
         }
     }
-    assert!(max_abs(&pooled, &pooled_want) < 1e-4);
+    assert_close("mean pooled", &pooled, &pooled_want, 1e-4);
 }
 
 #[test]
 fn wrong_shapes_are_named() {
-    let w = Weights::open(&data("t5-tiny/model.safetensors")).unwrap();
-    let mut cfg: T5Config =
-        serde_json::from_str(&std::fs::read_to_string(data("t5-tiny/config.json")).unwrap())
-            .unwrap();
+    let path = data!("t5-tiny/model.safetensors");
+    let mut cfg: T5Config = read_json(data!("t5-tiny/config.json"));
     cfg.d_model = 64;
     let err = format!(
         "{:#}",
-        T5Encoder::<B>::load(&w, &cfg, &Default::default()).unwrap_err()
+        T5Encoder::<B>::from_safetensors(&path, &cfg, &Default::default()).unwrap_err()
     );
-    assert!(err.contains("shape") && err.contains("expected"), "{err}");
+    assert!(err.contains("model.safetensors"), "{err}");
+    assert!(
+        err.contains("tensor `shared.weight` has shape [70, 32], expected [70, 64]"),
+        "{err}"
+    );
     cfg.d_model = 32;
     cfg.num_layers = 5;
     let err = format!(
         "{:#}",
-        T5Encoder::<B>::load(&w, &cfg, &Default::default()).unwrap_err()
+        T5Encoder::<B>::from_safetensors(&path, &cfg, &Default::default()).unwrap_err()
     );
     assert!(err.contains("missing tensor `encoder.block.3"), "{err}");
+    // Fewer blocks than the file: the extra ones are unexpected, not silently dropped.
+    cfg.num_layers = 2;
+    let err = format!(
+        "{:#}",
+        T5Encoder::<B>::from_safetensors(&path, &cfg, &Default::default()).unwrap_err()
+    );
+    assert!(err.contains("unexpected tensor `encoder.block.2"), "{err}");
+}
+
+#[test]
+fn a_tied_embedding_copy_loads_in_place_of_shared() {
+    // The same weights with `shared.weight` renamed to `encoder.embed_tokens.weight`.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("model.safetensors");
+    rewrite_safetensors(&data!("t5-tiny/model.safetensors"), &path, |mut t| {
+        if t.name == "shared.weight" {
+            t.name = "encoder.embed_tokens.weight".into();
+        }
+        t
+    });
+    let cfg: T5Config = read_json(data!("t5-tiny/config.json"));
+    let (_, want) = load("t5-tiny");
+    let got = T5Encoder::<B>::from_safetensors(&path, &cfg, &Default::default()).unwrap();
+    let ids = Tensor::<B, 2, Int>::from_data(
+        TensorData::new(vec![5i64, 9, 1, 0], [1, 4]),
+        &Default::default(),
+    );
+    let mask = Tensor::<B, 2>::ones([1, 4], &Default::default());
+    assert_eq!(
+        values(got.forward(ids.clone(), mask.clone()).last_hidden_state),
+        values(want.forward(ids, mask).last_hidden_state)
+    );
+}
+
+#[test]
+fn half_precision_checkpoints_load_as_f32() {
+    // The fixture's weights stored as F16.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("model.safetensors");
+    rewrite_safetensors(&data!("t5-tiny/model.safetensors"), &path, |mut t| {
+        let vals: Vec<f32> = t
+            .bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let half = TensorData::new(vals, t.shape.clone()).convert_dtype(DType::F16);
+        t.bytes = half.as_bytes().to_vec();
+        t.dtype = safetensors::Dtype::F16;
+        t
+    });
+    let cfg: T5Config = read_json(data!("t5-tiny/config.json"));
+    let (_, full) = load("t5-tiny");
+    let half = T5Encoder::<B>::from_safetensors(&path, &cfg, &Default::default()).unwrap();
+    let weight = half.blocks[0].attn.q.weight.val();
+    assert_eq!(weight.dtype(), DType::F32);
+    let inputs = Fixture::open(data!("t5-tiny/inputs.safetensors"));
+    let (ids, mask, _) = ids_and_mask(&inputs);
+    assert_close(
+        "F16 weights",
+        &values(half.forward(ids.clone(), mask.clone()).last_hidden_state),
+        &values(full.forward(ids, mask).last_hidden_state),
+        2e-2,
+    );
 }

@@ -1,33 +1,19 @@
 //! The TIGER model against the reference replica on the `tiger-tiny` fixture (eval mode):
 //! forward pass, loss and gradients.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::backend::{Autodiff, Flex};
 use burn::module::Param;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor};
 use gr_model::tiger::{Encoded, Tiger, TigerConfig};
-use gr_model::weights::Weights;
+use test_support::{Fixture, assert_close, data, max_abs, read_json, values as vec};
 
 type B = Flex;
 
 fn data(f: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/tiger-tiny")
-        .join(f)
-}
-
-fn vec<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
-    t.into_data().to_vec().unwrap()
-}
-
-fn max_abs(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    data!("tiger-tiny").join(f)
 }
 
 /// The fixture's model, its encoder inputs (embeddings and mask) and target digits.
@@ -36,35 +22,19 @@ struct Setup<Bk: Backend> {
     embeds: Tensor<Bk, 3>,
     mask: Tensor<Bk, 2>,
     targets: Tensor<Bk, 2, Int>,
-    inputs: Weights,
+    inputs: Fixture,
 }
 
 fn setup<Bk: Backend>() -> Setup<Bk> {
-    let cfg: TigerConfig =
-        serde_json::from_str(&std::fs::read_to_string(data("config.json")).unwrap()).unwrap();
+    let cfg: TigerConfig = read_json(data("config.json"));
     let dev = Default::default();
-    let model = Tiger::<Bk>::load(
-        &Weights::open(&data("model.safetensors")).unwrap(),
-        &cfg,
-        &dev,
-    )
-    .unwrap();
-    let inputs = Weights::open(&data("inputs.safetensors")).unwrap();
-    let sids = inputs.ints("history_sids", &[4, 6, 4]).unwrap();
-    let item_mask: Vec<f32> = inputs
-        .ints("history_item_mask", &[4, 6])
-        .unwrap()
-        .iter()
-        .map(|&m| m as f32)
-        .collect();
+    let model = Tiger::<Bk>::from_safetensors(&data("model.safetensors"), &cfg, &dev).unwrap();
+    let inputs = Fixture::open(data("inputs.safetensors"));
     let (embeds, mask) = model.embed_history(
-        Tensor::<Bk, 3, Int>::from_data(TensorData::new(sids, [4, 6, 4]), &dev),
-        Tensor::from_data(TensorData::new(item_mask, [4, 6]), &dev),
+        inputs.int_tensor("history_sids", [4, 6, 4], &dev),
+        inputs.mask_tensor("history_item_mask", [4, 6], &dev),
     );
-    let targets = Tensor::from_data(
-        TensorData::new(inputs.ints("target_sids", &[4, 4]).unwrap(), [4, 4]),
-        &dev,
-    );
+    let targets = inputs.int_tensor("target_sids", [4, 4], &dev);
     Setup {
         model,
         embeds,
@@ -77,42 +47,34 @@ fn setup<Bk: Backend>() -> Setup<Bk> {
 #[test]
 fn tiger_tiny_forward_and_loss_match_the_reference() {
     let s = setup::<B>();
-    let expected = Weights::open(&data("expected.safetensors")).unwrap();
-    let want_mask: Vec<f32> = s
-        .inputs
-        .ints("encoder_mask", &[4, 30])
-        .unwrap()
-        .iter()
-        .map(|&m| m as f32)
-        .collect();
-    assert_eq!(vec(s.mask.clone()), want_mask);
-    let want = expected
-        .values("encoder_inputs_embeds", &[4, 30, 16])
-        .unwrap();
-    assert!(max_abs(&vec(s.embeds.clone()), &want) < 1e-6);
+    let expected = Fixture::open(data("expected.safetensors"));
+    assert_eq!(vec(s.mask.clone()), s.inputs.mask("encoder_mask", &[4, 30]));
+    let want = expected.f32("encoder_inputs_embeds", &[4, 30, 16]);
+    assert_close("encoder inputs", &vec(s.embeds.clone()), &want, 1e-6);
 
     let encoded: Encoded<B> = s.model.encode(s.embeds, s.mask);
     for (i, out) in encoded.block_outputs.iter().enumerate() {
-        let want = expected
-            .values(&format!("encoder_block_out.{i}"), &[4, 30, 16])
-            .unwrap();
-        let err = max_abs(&vec(out.clone()), &want);
-        assert!(err < 1e-4, "encoder block {i}: {err}");
+        let want = expected.f32(&format!("encoder_block_out.{i}"), &[4, 30, 16]);
+        assert_close(
+            &format!("encoder block {i}"),
+            &vec(out.clone()),
+            &want,
+            1e-4,
+        );
     }
-    let want = expected.values("encoder_output", &[4, 30, 16]).unwrap();
-    assert!(max_abs(&vec(encoded.hidden.clone()), &want) < 1e-4);
+    let want = expected.f32("encoder_output", &[4, 30, 16]);
+    assert_close("encoder output", &vec(encoded.hidden.clone()), &want, 1e-4);
 
     let states = s.model.decode(&encoded, s.targets.clone());
-    let want = expected.values("decoder_output", &[4, 4, 16]).unwrap();
-    let err = max_abs(&vec(states.clone()), &want);
-    assert!(err < 1e-4, "decoder output: {err}");
+    let want = expected.f32("decoder_output", &[4, 4, 16]);
+    assert_close("decoder output", &vec(states.clone()), &want, 1e-4);
 
     let logits = s.model.logits(states);
-    let want = expected.values("logits", &[4, 4, 8]).unwrap();
-    assert!(max_abs(&vec(logits.clone()), &want) < 1e-4);
+    let want = expected.f32("logits", &[4, 4, 8]);
+    assert_close("logits", &vec(logits.clone()), &want, 1e-4);
 
     let loss = vec(s.model.loss(logits, s.targets))[0];
-    let want = expected.values("loss", &[1]).unwrap()[0];
+    let want = expected.f32("loss", &[1])[0];
     assert!(((loss - want) / want).abs() < 1e-5, "loss {loss} vs {want}");
 }
 
@@ -124,13 +86,12 @@ fn tiger_tiny_gradients_match_the_reference() {
     let encoded = model.encode(s.embeds, s.mask);
     let logits = model.logits(model.decode(&encoded, s.targets.clone()));
     let grads = model.loss(logits, s.targets).backward();
-    let reference = Weights::open(&data("grads.safetensors")).unwrap();
+    let reference = Fixture::open(data("grads.safetensors"));
 
     let check = |name: &str, got: Vec<f32>, shape: &[usize]| {
-        let want = reference.values(name, shape).unwrap();
+        let want = reference.f32(name, shape);
         let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1.0);
-        let err = max_abs(&got, &want);
-        assert!(err <= 1e-4 * scale, "grad of {name}: max abs error {err}");
+        assert_close(&format!("grad of {name}"), &got, &want, 1e-4 * scale);
     };
     let g2 = |p: &Param<Tensor<A, 2>>| vec(p.grad(&grads).unwrap());
     let g1 = |p: &Param<Tensor<A, 1>>| vec(p.grad(&grads).unwrap());
@@ -219,15 +180,13 @@ fn rastp() -> artifacts::config::ReducerConfig {
 }
 
 fn rastp_data(f: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/tiger-tiny-rastp")
-        .join(f)
+    data!("tiger-tiny-rastp").join(f)
 }
 
 #[test]
 fn tiger_tiny_rastp_matches_the_reference() {
     let s = setup::<B>();
-    let expected = Weights::open(&rastp_data("expected.safetensors")).unwrap();
+    let expected = Fixture::open(rastp_data("expected.safetensors"));
     let encoded = s.model.encode_with(s.embeds, s.mask, &rastp());
     let kept: Vec<i64> = encoded
         .kept
@@ -237,15 +196,9 @@ fn tiger_tiny_rastp_matches_the_reference() {
         .flatten()
         .map(|i| i as i64)
         .collect();
-    assert_eq!(kept, expected.ints("kept_idx", &[4, 10]).unwrap());
+    assert_eq!(kept, expected.i64("kept_idx", &[4, 10]));
     let mask = vec(encoded.mask.clone());
-    let want_mask: Vec<f32> = expected
-        .ints("pruned_mask", &[4, 10])
-        .unwrap()
-        .iter()
-        .map(|&m| m as f32)
-        .collect();
-    assert_eq!(mask, want_mask);
+    assert_eq!(mask, expected.mask("pruned_mask", &[4, 10]));
     // Rows where the pruned mask is 0 hold padding whose choice is unspecified: compare the rest.
     let masked_err = |got: Vec<f32>, want: Vec<f32>| {
         (0..40)
@@ -253,19 +206,17 @@ fn tiger_tiny_rastp_matches_the_reference() {
             .map(|t| max_abs(&got[t * 16..(t + 1) * 16], &want[t * 16..(t + 1) * 16]))
             .fold(0.0, f32::max)
     };
-    let out2 = expected
-        .values("encoder_block_out.2", &[4, 10, 16])
-        .unwrap();
+    let out2 = expected.f32("encoder_block_out.2", &[4, 10, 16]);
     assert!(masked_err(vec(encoded.block_outputs[2].clone()), out2) < 1e-4);
-    let enc = expected.values("encoder_output", &[4, 10, 16]).unwrap();
+    let enc = expected.f32("encoder_output", &[4, 10, 16]);
     assert!(masked_err(vec(encoded.hidden.clone()), enc) < 1e-4);
 
     let states = s.model.decode(&encoded, s.targets.clone());
-    let want = expected.values("decoder_output", &[4, 4, 16]).unwrap();
-    assert!(max_abs(&vec(states.clone()), &want) < 1e-4);
+    let want = expected.f32("decoder_output", &[4, 4, 16]);
+    assert_close("decoder output", &vec(states.clone()), &want, 1e-4);
     let logits = s.model.logits(states);
     let loss = vec(s.model.loss(logits, s.targets))[0];
-    let want = expected.values("loss", &[1]).unwrap()[0];
+    let want = expected.f32("loss", &[1])[0];
     assert!(((loss - want) / want).abs() < 1e-5, "loss {loss} vs {want}");
 }
 
@@ -277,14 +228,11 @@ fn tiger_tiny_rastp_gradients_match_the_reference() {
     let encoded = model.encode_with(s.embeds, s.mask, &rastp());
     let logits = model.logits(model.decode(&encoded, s.targets.clone()));
     let grads = model.loss(logits, s.targets).backward();
-    let reference = Weights::open(&rastp_data("grads.safetensors")).unwrap();
+    let reference = Fixture::open(rastp_data("grads.safetensors"));
     let check = |name: &str, got: Vec<f32>, shape: &[usize]| {
-        let want = reference.values(name, shape).unwrap();
-        let err = max_abs(&got, &want);
-        assert!(
-            err <= 1e-4 * want.iter().fold(1f32, |m, v| m.max(v.abs())),
-            "grad of {name}: {err}"
-        );
+        let want = reference.f32(name, shape);
+        let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+        assert_close(&format!("grad of {name}"), &got, &want, 1e-4 * scale);
     };
     let lin = |p: &Param<Tensor<A, 2>>| vec(p.grad(&grads).unwrap().transpose());
     check(
@@ -321,7 +269,7 @@ fn tiger_tiny_rastp_gradients_match_the_reference() {
     );
 }
 
-fn check_beams(beams: &gr_model::generate::Beams, expected: &Weights) {
+fn check_beams(beams: &gr_model::generate::Beams, expected: &Fixture) {
     let sids: Vec<i64> = beams
         .sids
         .iter()
@@ -329,9 +277,9 @@ fn check_beams(beams: &gr_model::generate::Beams, expected: &Weights) {
         .flatten()
         .map(|&t| i64::from(t))
         .collect();
-    assert_eq!(sids, expected.ints("beam_sids", &[4, 3, 4]).unwrap());
+    assert_eq!(sids, expected.i64("beam_sids", &[4, 3, 4]));
     let probs: Vec<f32> = beams.probs.iter().flatten().copied().collect();
-    let want = expected.values("beam_probs", &[4, 3]).unwrap();
+    let want = expected.f32("beam_probs", &[4, 3]);
     for (p, w) in probs.iter().zip(&want) {
         assert!(((p - w) / w).abs() < 1e-5, "beam prob {p} vs {w}");
     }
@@ -343,11 +291,11 @@ fn beam_search_matches_the_reference() {
     let plain = s.model.encode(s.embeds.clone(), s.mask.clone());
     check_beams(
         &gr_model::generate::beam_search(&s.model, &plain, 3),
-        &Weights::open(&data("expected.safetensors")).unwrap(),
+        &Fixture::open(data("expected.safetensors")),
     );
     let pruned = s.model.encode_with(s.embeds, s.mask, &rastp());
     check_beams(
         &gr_model::generate::beam_search(&s.model, &pruned, 3),
-        &Weights::open(&rastp_data("expected.safetensors")).unwrap(),
+        &Fixture::open(rastp_data("expected.safetensors")),
     );
 }

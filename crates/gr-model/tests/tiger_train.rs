@@ -7,31 +7,15 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
-use gr_model::tiger::{Tiger, TigerConfig};
+use gr_model::tiger::Tiger;
+use test_support::small_tiger;
 
 type A = Autodiff<Flex>;
-
-fn small() -> TigerConfig {
-    TigerConfig {
-        num_levels: 4,
-        codes_per_level: 16,
-        d_model: 32,
-        num_heads: 2,
-        d_kv: 16,
-        d_ff: 64,
-        num_encoder_layers: 3,
-        num_decoder_layers: 2,
-        dropout: 0.1,
-        num_buckets: 32,
-        max_distance: 128,
-        eps: 1e-6,
-    }
-}
 
 fn losses(reducer: ReducerConfig) -> Vec<f32> {
     let dev = Default::default();
     A::seed(&dev, 1);
-    let cfg = small();
+    let cfg = small_tiger();
     let mut model = Tiger::<A>::new(&cfg, &dev);
     let mut optim = AdamConfig::new()
         .with_weight_decay(Some(WeightDecayConfig::new(1e-4)))

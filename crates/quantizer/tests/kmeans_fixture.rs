@@ -1,22 +1,12 @@
 //! Our k-means against scikit-learn on the shared fixture, and determinism across thread counts.
 
-use std::path::Path;
-
 use artifacts::config::{KMeansAlgorithm, QuantizerConfig};
 use artifacts::embeddings::ItemEmbeddings;
 use quantizer::{ItemQuantizer, RqKMeans};
+use test_support::{Fixture, data};
 
 fn points() -> ItemEmbeddings {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kmeans/data.safetensors");
-    let bytes = std::fs::read(path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let t = st.tensor("points").unwrap();
-    assert_eq!(t.shape(), &[4000, 32]);
-    let data = t
-        .data()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    let data = Fixture::open(data!("kmeans/data.safetensors")).f32("points", &[4000, 32]);
     ItemEmbeddings::new(4000, 32, data).unwrap()
 }
 

@@ -1,13 +1,17 @@
 //! BERT-family encoders (BERT, MiniLM) with Hugging Face numerics: word + position + token-type
 //! embeddings with LayerNorm, post-norm blocks with scaled dot-product attention and erf-GELU.
+//! Hugging Face checkpoints load through one name table ([`BERT_NAMES`]).
+
+use std::path::Path;
 
 use anyhow::{Result, ensure};
-use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::module::Module;
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Int, Tensor};
-use gr_model::t5::additive_mask;
-use gr_model::weights::{Weights, linear_3d};
+use gr_model::t5::{additive_mask, linear_3d};
+use gr_model::weights::{NameTable, load_safetensors};
 use serde::Deserialize;
 
 /// The `config.json` fields of a Hugging Face `BertModel`.
@@ -46,7 +50,58 @@ fn gelu_name() -> String {
     "gelu".into()
 }
 
-struct BertLayer<B: Backend> {
+/// Hugging Face names of a [`Bert`]'s parameters (`BertModel`, with or without the `bert.`
+/// prefix of task checkpoints; a pooler or task head in the file is ignored). LayerNorm
+/// weight/bias become burn's gamma/beta through burn-store's PyTorch adapter.
+pub const BERT_NAMES: NameTable = NameTable {
+    names: &[
+        ("word.weight", "embeddings.word_embeddings.weight"),
+        ("position.weight", "embeddings.position_embeddings.weight"),
+        (
+            "token_type.weight",
+            "embeddings.token_type_embeddings.weight",
+        ),
+        ("emb_norm.{*}", "embeddings.LayerNorm.{*}"),
+        (
+            "layers.{i}.query.{*}",
+            "encoder.layer.{i}.attention.self.query.{*}",
+        ),
+        (
+            "layers.{i}.key.{*}",
+            "encoder.layer.{i}.attention.self.key.{*}",
+        ),
+        (
+            "layers.{i}.value.{*}",
+            "encoder.layer.{i}.attention.self.value.{*}",
+        ),
+        (
+            "layers.{i}.attn_out.{*}",
+            "encoder.layer.{i}.attention.output.dense.{*}",
+        ),
+        (
+            "layers.{i}.attn_norm.{*}",
+            "encoder.layer.{i}.attention.output.LayerNorm.{*}",
+        ),
+        (
+            "layers.{i}.intermediate.{*}",
+            "encoder.layer.{i}.intermediate.dense.{*}",
+        ),
+        (
+            "layers.{i}.output.{*}",
+            "encoder.layer.{i}.output.dense.{*}",
+        ),
+        (
+            "layers.{i}.out_norm.{*}",
+            "encoder.layer.{i}.output.LayerNorm.{*}",
+        ),
+    ],
+    aliases: &[(r"^bert\.(.+)$", "$1")],
+    ignored: &["pooler.", "cls.", "embeddings.position_ids"],
+};
+
+/// One post-norm BERT block.
+#[derive(Module, Debug)]
+pub struct BertLayer<B: Backend> {
     query: Linear<B>,
     key: Linear<B>,
     value: Linear<B>,
@@ -58,6 +113,7 @@ struct BertLayer<B: Backend> {
 }
 
 /// A BERT encoder (no pooler).
+#[derive(Module, Debug)]
 pub struct Bert<B: Backend> {
     word: Embedding<B>,
     position: Embedding<B>,
@@ -70,8 +126,8 @@ pub struct Bert<B: Backend> {
 }
 
 impl<B: Backend> Bert<B> {
-    /// Loads Hugging Face weights (names with or without the `bert.` prefix).
-    pub fn load(w: &Weights, cfg: &BertConfig, device: &Device<B>) -> Result<Self> {
+    /// A freshly initialised encoder of shape `cfg` (what [`Bert::from_safetensors`] fills).
+    pub fn new(cfg: &BertConfig, device: &Device<B>) -> Result<Self> {
         ensure!(
             cfg.hidden_act == "gelu",
             "unsupported hidden_act `{}` (only `gelu`)",
@@ -83,69 +139,42 @@ impl<B: Backend> Bert<B> {
             cfg.hidden_size,
             cfg.num_attention_heads
         );
-        let p = if w.contains("bert.embeddings.word_embeddings.weight") {
-            "bert."
-        } else {
-            ""
+        let (d, f) = (cfg.hidden_size, cfg.intermediate_size);
+        let lin = |i, o| LinearConfig::new(i, o).init(device);
+        let norm = || {
+            LayerNormConfig::new(d)
+                .with_epsilon(cfg.layer_norm_eps)
+                .init(device)
         };
-        let (d, f, e) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
-        let layers = (0..cfg.num_hidden_layers)
-            .map(|i| {
-                let l = format!("{p}encoder.layer.{i}");
-                Ok(BertLayer {
-                    query: w.linear(&format!("{l}.attention.self.query"), d, d, true, device)?,
-                    key: w.linear(&format!("{l}.attention.self.key"), d, d, true, device)?,
-                    value: w.linear(&format!("{l}.attention.self.value"), d, d, true, device)?,
-                    attn_out: w.linear(
-                        &format!("{l}.attention.output.dense"),
-                        d,
-                        d,
-                        true,
-                        device,
-                    )?,
-                    attn_norm: w.layer_norm(
-                        &format!("{l}.attention.output.LayerNorm"),
-                        d,
-                        e,
-                        device,
-                    )?,
-                    intermediate: w.linear(
-                        &format!("{l}.intermediate.dense"),
-                        d,
-                        f,
-                        true,
-                        device,
-                    )?,
-                    output: w.linear(&format!("{l}.output.dense"), f, d, true, device)?,
-                    out_norm: w.layer_norm(&format!("{l}.output.LayerNorm"), d, e, device)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let emb = |n| EmbeddingConfig::new(n, d).init(device);
         Ok(Bert {
-            word: w.embedding(
-                &format!("{p}embeddings.word_embeddings.weight"),
-                cfg.vocab_size,
-                d,
-                device,
-            )?,
-            position: w.embedding(
-                &format!("{p}embeddings.position_embeddings.weight"),
-                cfg.max_position_embeddings,
-                d,
-                device,
-            )?,
-            token_type: w.embedding(
-                &format!("{p}embeddings.token_type_embeddings.weight"),
-                cfg.type_vocab_size,
-                d,
-                device,
-            )?,
-            emb_norm: w.layer_norm(&format!("{p}embeddings.LayerNorm"), d, e, device)?,
-            layers,
+            word: emb(cfg.vocab_size),
+            position: emb(cfg.max_position_embeddings),
+            token_type: emb(cfg.type_vocab_size),
+            emb_norm: norm(),
+            layers: (0..cfg.num_hidden_layers)
+                .map(|_| BertLayer {
+                    query: lin(d, d),
+                    key: lin(d, d),
+                    value: lin(d, d),
+                    attn_out: lin(d, d),
+                    attn_norm: norm(),
+                    intermediate: lin(d, f),
+                    output: lin(f, d),
+                    out_norm: norm(),
+                })
+                .collect(),
             heads: cfg.num_attention_heads,
             head_dim: d / cfg.num_attention_heads,
             max_positions: cfg.max_position_embeddings,
         })
+    }
+
+    /// Loads a Hugging Face BERT checkpoint (`model.safetensors`) of shape `cfg`.
+    pub fn from_safetensors(path: &Path, cfg: &BertConfig, device: &Device<B>) -> Result<Self> {
+        let mut bert = Self::new(cfg, device)?;
+        load_safetensors(&mut bert, path, &BERT_NAMES)?;
+        Ok(bert)
     }
 
     /// Longest input the position table allows.

@@ -9,7 +9,6 @@ use artifacts::progress::Progress;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use gr_model::t5::{T5Config, T5Encoder};
-use gr_model::weights::Weights;
 use rayon::prelude::*;
 use tokenizers::Tokenizer;
 
@@ -88,12 +87,12 @@ impl<B: Backend> SentenceEncoder<B> {
         let config: serde_json::Value = serde_json::from_str(&config_text)
             .with_context(|| format!("{} is not JSON", config_path.display()))?;
         let model_type = config["model_type"].as_str().unwrap_or("");
-        let weights = Weights::open(&dir.join("model.safetensors"))?;
+        let weights = dir.join("model.safetensors");
         let (network, dim, vocab, default_norm, max_positions) = match model_type {
             "bert" => {
                 let cfg: BertConfig = serde_json::from_value(config.clone())
                     .with_context(|| format!("{}: not a BERT config", config_path.display()))?;
-                let bert = Bert::load(&weights, &cfg, device)?;
+                let bert = Bert::from_safetensors(&weights, &cfg, device)?;
                 let maxp = bert.max_positions();
                 (
                     Network::Bert(Box::new(bert)),
@@ -107,7 +106,9 @@ impl<B: Backend> SentenceEncoder<B> {
                 let cfg: T5Config = serde_json::from_value(config.clone())
                     .with_context(|| format!("{}: not a T5 config", config_path.display()))?;
                 (
-                    Network::T5(Box::new(T5Encoder::load(&weights, &cfg, device)?)),
+                    Network::T5(Box::new(T5Encoder::from_safetensors(
+                        &weights, &cfg, device,
+                    )?)),
                     cfg.d_model,
                     cfg.vocab_size,
                     false,

@@ -4,35 +4,24 @@ use std::path::{Path, PathBuf};
 
 use burn::backend::Flex;
 use burn::tensor::{Int, Tensor, TensorData};
-use gr_model::weights::Weights;
+use test_support::{Fixture, assert_close, data, max_abs, read_json, rewrite_safetensors};
 use text_encoder::SentenceEncoder;
 use text_encoder::bert::{Bert, BertConfig};
 
 type B = Flex;
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
+    data!(name)
 }
 
 fn texts(meta: &Path) -> Vec<String> {
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(meta).unwrap()).unwrap();
+    let m: serde_json::Value = read_json(meta);
     m["texts"]
         .as_array()
         .unwrap()
         .iter()
         .map(|t| t.as_str().unwrap().to_string())
         .collect()
-}
-
-fn max_abs(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 /// Compares `[n, l, d]` hidden states only where the mask is 1.
@@ -46,15 +35,13 @@ fn masked_error(got: &[f32], want: &[f32], mask: &[i64], d: usize) -> f32 {
     err
 }
 
-fn run_bert(dir: &Path, expected: &Weights, rows: usize, d: usize) -> (Vec<f32>, Vec<i64>) {
-    let cfg: BertConfig =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
-    let w = Weights::open(&dir.join("model.safetensors")).unwrap();
+fn run_bert(dir: &Path, expected: &Fixture, rows: usize, d: usize) -> (Vec<f32>, Vec<i64>) {
+    let cfg: BertConfig = read_json(dir.join("config.json"));
     let dev = Default::default();
-    let bert = Bert::<B>::load(&w, &cfg, &dev).unwrap();
-    let ids = expected.ints("input_ids", &[8, 246]).unwrap();
-    let types = expected.ints("token_type_ids", &[8, 246]).unwrap();
-    let mask = expected.ints("attention_mask", &[8, 246]).unwrap();
+    let bert = Bert::<B>::from_safetensors(&dir.join("model.safetensors"), &cfg, &dev).unwrap();
+    let ids = expected.i64("input_ids", &[8, 246]);
+    let types = expected.i64("token_type_ids", &[8, 246]);
+    let mask = expected.i64("attention_mask", &[8, 246]);
     let take = rows * 246;
     let mask_f: Vec<f32> = mask[..take].iter().map(|&m| m as f32).collect();
     let h = bert.forward(
@@ -69,10 +56,10 @@ fn run_bert(dir: &Path, expected: &Weights, rows: usize, d: usize) -> (Vec<f32>,
 #[test]
 fn tokenizer_matches_sentence_transformers() {
     let dir = data("bert-tiny");
-    let expected = Weights::open(&dir.join("expected.safetensors")).unwrap();
+    let expected = Fixture::open(dir.join("expected.safetensors"));
     let enc = SentenceEncoder::<B>::load(&dir, None, 256, &Default::default()).unwrap();
     let tokens = enc.tokenize(&texts(&data("minilm/meta.json"))).unwrap();
-    let ids = expected.ints("input_ids", &[8, 246]).unwrap();
+    let ids = expected.i64("input_ids", &[8, 246]);
     for (r, t) in tokens.iter().enumerate() {
         let want: Vec<u32> = ids[r * 246..(r + 1) * 246]
             .iter()
@@ -94,9 +81,9 @@ fn tokenizer_matches_sentence_transformers() {
 #[test]
 fn bert_tiny_matches_transformers() {
     let dir = data("bert-tiny");
-    let expected = Weights::open(&dir.join("expected.safetensors")).unwrap();
+    let expected = Fixture::open(dir.join("expected.safetensors"));
     let (h, mask) = run_bert(&dir, &expected, 8, 32);
-    let want = expected.values("last_hidden_state", &[8, 246, 32]).unwrap();
+    let want = expected.f32("last_hidden_state", &[8, 246, 32]);
     let err = masked_error(&h, &want, &mask, 32);
     assert!(err < 1e-4, "last hidden state error {err}");
 
@@ -106,9 +93,8 @@ fn bert_tiny_matches_transformers() {
     let (out, report) = enc
         .embed(&texts(&data("minilm/meta.json")), 3, "bert-tiny")
         .unwrap();
-    let want = expected.values("normalized", &[8, 32]).unwrap();
-    let err = max_abs(&out, &want);
-    assert!(err < 1e-4, "normalized error {err}");
+    let want = expected.f32("normalized", &[8, 32]);
+    assert_close("normalized", &out, &want, 1e-4);
     assert_eq!(report.tokens, 39 + 38 + 49 + 51 + 15 + 246 + 45 + 22);
     // Sorting by length keeps padding far below padding everything to the longest text.
     assert!(report.padding < 8 * 246 - report.tokens);
@@ -117,8 +103,34 @@ fn bert_tiny_matches_transformers() {
     let (out, _) = raw
         .embed(&texts(&data("minilm/meta.json")), 8, "bert-tiny")
         .unwrap();
-    let want = expected.values("mean_pooled", &[8, 32]).unwrap();
-    assert!(max_abs(&out, &want) < 1e-4);
+    let want = expected.f32("mean_pooled", &[8, 32]);
+    assert_close("mean pooled", &out, &want, 1e-4);
+}
+
+/// Task checkpoints name the encoder `bert.…` and may carry a pooler or a head: the prefix is
+/// dropped and those extra tensors are ignored.
+#[test]
+fn bert_prefixed_checkpoints_load() {
+    let dir = data("bert-tiny");
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("model.safetensors");
+    rewrite_safetensors(&dir.join("model.safetensors"), &path, |mut t| {
+        t.name = format!("bert.{}", t.name);
+        t
+    });
+    let cfg: BertConfig = read_json(dir.join("config.json"));
+    let dev = Default::default();
+    let plain = Bert::<B>::from_safetensors(&dir.join("model.safetensors"), &cfg, &dev).unwrap();
+    let bert = Bert::<B>::from_safetensors(&path, &cfg, &dev).unwrap();
+    let ids =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(vec![101i64, 7592, 102], [1, 3]), &dev);
+    let run = |m: &Bert<B>| {
+        m.forward(ids.clone(), ids.zeros_like(), Tensor::ones([1, 3], &dev))
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap()
+    };
+    assert_eq!(run(&bert), run(&plain));
 }
 
 /// The real all-MiniLM-L6-v2, fetched through the same code path as `cargo xtask setup`.
@@ -127,11 +139,9 @@ fn minilm_matches_sentence_transformers() {
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
     let dir = text_encoder::models::ensure(&models, "all-MiniLM-L6-v2", None)
         .expect("fetch all-MiniLM-L6-v2");
-    let expected = Weights::open(&data("minilm/expected.safetensors")).unwrap();
+    let expected = Fixture::open(data("minilm/expected.safetensors"));
     let (h, mask) = run_bert(&dir, &expected, 2, 384);
-    let want = expected
-        .values("last_hidden_state_first2", &[2, 246, 384])
-        .unwrap();
+    let want = expected.f32("last_hidden_state_first2", &[2, 246, 384]);
     let err = masked_error(&h, &want, &mask, 384);
     assert!(err < 1e-4, "last hidden state error {err}");
 
@@ -140,9 +150,8 @@ fn minilm_matches_sentence_transformers() {
     let (out, _) = enc
         .embed(&texts(&data("minilm/meta.json")), 4, "minilm")
         .unwrap();
-    let want = expected.values("normalized", &[8, 384]).unwrap();
-    let err = max_abs(&out, &want);
-    assert!(err < 1e-4, "sentence embedding error {err}");
+    let want = expected.f32("normalized", &[8, 384]);
+    assert_close("sentence embedding", &out, &want, 1e-4);
 }
 
 #[test]
@@ -170,7 +179,13 @@ fn mismatched_model_files_are_explained() {
             .err()
             .unwrap()
     );
-    assert!(m.contains("has shape [32, 32], expected [64, 64]"), "{m}");
+    assert!(m.contains("model.safetensors"), "{m}");
+    assert!(
+        m.contains(
+            "tensor `encoder.layer.0.attention.self.query.weight` has shape [32, 32], expected [64, 64]"
+        ),
+        "{m}"
+    );
     // A vocabulary smaller than the tokenizer's.
     let cfg = std::fs::read_to_string(data("bert-tiny/config.json"))
         .unwrap()

@@ -7,6 +7,7 @@ use burn::backend::{Autodiff, Flex};
 use evaluator::{Catalogue, EvalSettings};
 use gr_model::input::SidTable;
 use gr_model::tiger::TigerConfig;
+use test_support::small_tiger;
 use trainer::checkpoint::WorkDir;
 use trainer::windows::{TrainUsers, WindowSampler};
 use trainer::{TrainData, TrainSettings, train};
@@ -19,16 +20,10 @@ fn losses(devices: usize) -> Vec<f64> {
     let model = TigerConfig {
         num_levels: 3,
         codes_per_level: 8,
-        d_model: 32,
-        num_heads: 2,
-        d_kv: 16,
-        d_ff: 64,
-        num_encoder_layers: 3,
-        num_decoder_layers: 2,
         dropout: 0.0,
         num_buckets: 8,
         max_distance: 32,
-        eps: 1e-6,
+        ..small_tiger()
     };
     let sids: Vec<Vec<u32>> = (0..ITEMS).map(|i| vec![i % 8, i / 8, 0]).collect();
     let catalogue = Catalogue::new(SidTable::new(&sids, 8).unwrap()).unwrap();
