@@ -464,19 +464,43 @@ impl Config {
         Ok(c)
     }
 
+    /// Sets the values that follow from others (`reducer.reference_len`).
+    pub fn derive(&mut self) {
+        self.reducer.reference_len = self.padding_slots_fixed() * (self.quantizer.levels + 2);
+    }
+
+    /// Item slots of fixed padding (`max_history + 1`).
+    fn padding_slots_fixed(&self) -> usize {
+        self.data.max_history + 1
+    }
+
     /// Checks what the types alone cannot: value ranges and agreement between sections. Every
     /// configuration the pipeline uses has passed it ([`Config::from_layers`] and
     /// [`Config::for_variant`] call it).
     pub fn check(&self) -> Result<()> {
         self.reducer.check(self.model.encoder_layers)?;
-        self.train.check()
+        self.train.check()?;
+        if self.eval.renormalize && !self.eval.constrained {
+            bail!(
+                "eval.renormalize needs eval.constrained = true (it renormalises over the valid digits)"
+            );
+        }
+        if self.model.prior == Prior::Popularity
+            && !(self.train.loss == TrainLoss::Valid && self.eval.renormalize)
+        {
+            bail!(
+                "model.prior = \"popularity\" needs train.loss = \"valid\" and eval.renormalize = true \
+                 (the prior is defined over the valid digits)"
+            );
+        }
+        Ok(())
     }
 
     /// Item slots of fixed padding (`max_history + 1`: the reference's 30, the last one the
     /// masked target's), or `None` for dynamic padding.
     pub fn padding_slots(&self) -> Option<usize> {
         match self.model.padding {
-            Padding::Fixed => Some(self.data.max_history + 1),
+            Padding::Fixed => Some(self.padding_slots_fixed()),
             Padding::Dynamic => None,
         }
     }
@@ -527,7 +551,8 @@ impl Config {
             merge(&mut merged, table);
             Config::from_table(&merged).with_context(|| format!("in {layer}"))?;
         }
-        let config = Config::from_table(&merged)?;
+        let mut config = Config::from_table(&merged)?;
+        config.derive();
         config.check()?;
         Ok(config)
     }
@@ -535,7 +560,9 @@ impl Config {
     /// Parses a configuration from TOML text (tests, embedded defaults).
     pub fn from_toml_str(text: &str) -> Result<Config> {
         let table: toml::Table = text.parse().context("invalid TOML")?;
-        Config::from_table(&table)
+        let mut config = Config::from_table(&table)?;
+        config.derive();
+        Ok(config)
     }
 
     fn from_table(table: &toml::Table) -> Result<Config> {

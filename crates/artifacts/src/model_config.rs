@@ -40,6 +40,22 @@ pub struct ModelConfig {
     pub max_distance: usize,
     /// `fixed` (reference: 150 positions) or `dynamic` (longest history in the batch).
     pub padding: Padding,
+    /// `none` (reference) or `popularity`: the log-frequency of each digit among the training
+    /// split's items that share the prefix, `log P_pop(digit | prefix)`, is added to the
+    /// logits of the valid digits, so the model starts as the most-popular list and learns the
+    /// rest (needs `train.loss = "valid"` and `eval.renormalize = true`).
+    pub prior: Prior,
+}
+
+/// A fixed prior added to the model's per-level logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Prior {
+    /// No prior (the reference).
+    #[default]
+    None,
+    /// `log P_pop(digit | prefix)` from the training split's item counts.
+    Popularity,
 }
 
 impl Default for ModelConfig {
@@ -55,6 +71,7 @@ impl Default for ModelConfig {
             num_buckets: 32,
             max_distance: 128,
             padding: Padding::Fixed,
+            prior: Prior::None,
         }
     }
 }
@@ -80,8 +97,13 @@ pub enum PositionBias {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeepBasis {
-    /// The padded length (the reference: `max(1, int(L/3))` of 150).
+    /// The reference's count whatever the padding: `min(L, ⌊reference_len · ratio⌋)` of the
+    /// padded length `L`, where `reference_len` is the fixed padding's length (150). Under fixed
+    /// padding this is `padded`; under dynamic padding it keeps the tokens the reference keeps
+    /// (a history of ≤ 10 items is never cut).
     #[default]
+    Reference,
+    /// The padded length of the batch or chunk (`max(1, int(L/3))` of whatever `L` is).
     Padded,
     /// Each sequence's real length (the paper's ρ).
     Valid,
@@ -103,8 +125,13 @@ pub struct ReducerConfig {
     pub at_eval: bool,
     /// Position bias after the cut: `none` (reference), `recompute`, `gather`.
     pub position_bias: PositionBias,
-    /// Keep ratio of the `padded` length (reference) or of each sequence's `valid` length.
+    /// What the keep ratio is a share of: `reference` (the fixed padding's length, capped at
+    /// the batch's), `padded` (the batch's padded length) or `valid` (each sequence's length).
     pub keep_basis: KeepBasis,
+    /// The fixed padding's length in tokens, `(max_history + 1) · (levels + 1)` (150 for the
+    /// reference), derived from `[data]` and `[quantizer]` when the configuration is loaded.
+    #[serde(skip)]
+    pub reference_len: usize,
 }
 
 impl Default for ReducerConfig {
@@ -116,7 +143,8 @@ impl Default for ReducerConfig {
             mass: 0.9,
             at_eval: true,
             position_bias: PositionBias::None,
-            keep_basis: KeepBasis::Padded,
+            keep_basis: KeepBasis::Reference,
+            reference_len: 150,
         }
     }
 }
@@ -201,6 +229,41 @@ pub enum WindowStarts {
     Prefix,
 }
 
+/// The training objective per SID level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrainLoss {
+    /// Cross-entropy over all codes of the level (the reference).
+    #[default]
+    Full,
+    /// Cross-entropy over the digits that continue the target's prefix to a real item (the
+    /// decoding trie's choices): the model learns only the choices it is asked to make.
+    Valid,
+}
+
+/// How the learning rate moves over the optimiser steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LrSchedule {
+    /// `lr` throughout (after the warm-up; the reference).
+    #[default]
+    Constant,
+    /// `lr · sqrt(warmup / step)` after the warm-up.
+    InverseSqrt,
+}
+
+/// Which validation result makes a checkpoint the best one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Selection {
+    /// The highest Recall@5 (the reference).
+    #[default]
+    Recall5,
+    /// Recall@10 when it differs from the best by more than one standard error on the
+    /// validation users; within that noise, the lower validation loss.
+    Recall10OrLoss,
+}
+
 /// `[train]`: the training schedule (docs/reference.md §1.2, §5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -218,8 +281,16 @@ pub struct TrainConfig {
     pub chunk_windows: usize,
     /// Micro-batches per optimiser step.
     pub grad_accumulation: usize,
-    /// Adam learning rate.
+    /// Adam learning rate (the peak, with a warm-up or schedule).
     pub lr: f64,
+    /// `full` (reference) or `valid`: the digits each level's cross-entropy is taken over.
+    pub loss: TrainLoss,
+    /// Optimiser steps of linear learning-rate warm-up (0 = none).
+    pub warmup_steps: usize,
+    /// `constant` (reference) or `inverse-sqrt` after the warm-up.
+    pub schedule: LrSchedule,
+    /// Which validation decides the best checkpoint and early stopping.
+    pub select: Selection,
     /// Coupled L2 weight decay (Adam, not AdamW).
     pub weight_decay: f64,
     /// Validate every this many micro-batches.
@@ -252,6 +323,10 @@ impl Default for TrainConfig {
             chunk_windows: 0,
             grad_accumulation: 16,
             lr: 1e-3,
+            loss: TrainLoss::Full,
+            warmup_steps: 0,
+            schedule: LrSchedule::Constant,
+            select: Selection::Recall5,
             weight_decay: 1e-4,
             val_every: 1600,
             patience: 10,
@@ -281,7 +356,24 @@ impl TrainConfig {
             !self.devices.is_empty(),
             "train.devices is empty: name at least one device (e.g. [0])"
         );
+        ensure!(
+            self.schedule == LrSchedule::Constant || self.warmup_steps > 0,
+            "train.schedule = \"inverse-sqrt\" needs train.warmup_steps > 0 (the step the decay starts from)"
+        );
         Ok(())
+    }
+
+    /// The learning rate of optimiser step `step` (0-based): linear warm-up over
+    /// `warmup_steps`, then `lr` or its inverse-square-root decay.
+    pub fn lr_at(&self, step: u64) -> f64 {
+        let w = self.warmup_steps as f64;
+        let t = step as f64 + 1.0;
+        let warm = if w > 0.0 { (t / w).min(1.0) } else { 1.0 };
+        let decay = match self.schedule {
+            LrSchedule::Constant => 1.0,
+            LrSchedule::InverseSqrt => (w.max(1.0) / t.max(w)).sqrt(),
+        };
+        self.lr * warm * decay
     }
 
     /// `all` or the number of validation users, for reports.
@@ -324,6 +416,9 @@ pub struct EvalConfig {
     pub beam_width: usize,
     /// Restrict every decoding step to prefixes of real items (the reference: no).
     pub constrained: bool,
+    /// With `constrained`: score each step with the softmax over the valid digits only (what a
+    /// model trained with `train.loss = "valid"` predicts), instead of the full softmax.
+    pub renormalize: bool,
     /// Users per beam-search batch.
     pub batch_users: usize,
     /// Cut-offs of Recall@K and NDCG@K.
@@ -337,6 +432,7 @@ impl Default for EvalConfig {
         EvalConfig {
             beam_width: 10,
             constrained: false,
+            renormalize: false,
             batch_users: 128,
             ks: vec![5, 10],
             test_users: 0,

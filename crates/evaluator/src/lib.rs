@@ -10,13 +10,14 @@ use std::time::Instant;
 use anyhow::{Result, ensure};
 use artifacts::Config;
 use artifacts::config::ReducerConfig;
+use artifacts::config::{Prior, TrainLoss};
 use artifacts::dataset::HeldOut;
 use artifacts::metrics::Metrics;
 use artifacts::progress::Progress;
 use artifacts::sids::SemanticIds;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, ElementConversion};
-use gr_model::generate::{SidTrie, beam_search_with};
+use gr_model::generate::{Constraint, SidTrie, beam_search_with};
 use gr_model::input::{HistoryBatch, SidTable};
 use gr_model::tiger::Tiger;
 
@@ -76,6 +77,23 @@ impl Catalogue {
         Catalogue::new(SidTable::from_sids(sids)?)
     }
 
+    /// The catalogue with the prior `model.prior` asks for: for `popularity`, each item weighs
+    /// its count in the training sequences `train` plus one.
+    pub fn with_prior(mut self, prior: Prior, train: &[Vec<u32>]) -> Self {
+        if prior == Prior::Popularity {
+            let mut counts = vec![1.0f64; self.table.len()];
+            for &item in train.iter().flatten() {
+                if let Some(c) = counts.get_mut(item as usize) {
+                    *c += 1.0;
+                }
+            }
+            let items =
+                (0..self.table.len() as u32).map(|i| (self.table.sid(i), counts[i as usize]));
+            self.trie = self.trie.clone().with_prior(items);
+        }
+        self
+    }
+
     /// The item with this SID.
     pub fn item(&self, sid: &[u32]) -> Option<u32> {
         self.by_sid.get(sid).copied()
@@ -89,6 +107,10 @@ pub struct EvalSettings {
     pub beam_width: usize,
     /// Restrict decoding to catalogue prefixes.
     pub constrained: bool,
+    /// With `constrained`: score steps with the softmax over the valid digits (and the prior).
+    pub renormalize: bool,
+    /// Take the teacher-forced loss over the valid digits (`train.loss = "valid"`).
+    pub valid_loss: bool,
     /// Users per batch.
     pub batch_users: usize,
     /// Cut-offs.
@@ -109,6 +131,8 @@ impl EvalSettings {
         EvalSettings {
             beam_width: e.beam_width,
             constrained: e.constrained,
+            renormalize: e.renormalize,
+            valid_loss: config.train.loss == TrainLoss::Valid,
             batch_users: e.batch_users,
             ks: e.ks.clone(),
             slots: config.padding_slots(),
@@ -142,8 +166,11 @@ pub fn recommend<B: Backend>(
     let batch = HistoryBatch::<B>::new(histories, None, &catalogue.table, settings.slots, device);
     let (embeds, mask) = model.embed_history(batch.sids, batch.item_mask);
     let encoded = model.encode_with(embeds, mask, &settings.reducer);
-    let trie = settings.constrained.then_some(&catalogue.trie);
-    let beams = beam_search_with(model, &encoded, settings.beam_width, trie);
+    let constraint = settings.constrained.then_some(Constraint {
+        trie: &catalogue.trie,
+        renormalize: settings.renormalize,
+    });
+    let beams = beam_search_with(model, &encoded, settings.beam_width, constraint);
     beams
         .sids
         .iter()
@@ -217,13 +244,16 @@ pub fn batch_loss<B: Backend>(
     settings: &EvalSettings,
     device: &Device<B>,
 ) -> f64 {
-    let batch = HistoryBatch::<B>::new(
+    let mut batch = HistoryBatch::<B>::new(
         histories,
         Some(targets),
         &catalogue.table,
         settings.slots,
         device,
     );
+    if settings.valid_loss {
+        batch = batch.restrict_to(&catalogue.trie, &catalogue.table, targets);
+    }
     let loss = model.batch_loss(batch, &settings.reducer);
     f64::from(loss.into_scalar().elem::<f32>())
 }

@@ -31,10 +31,16 @@ pub struct Beams {
     pub probs: Vec<Vec<f32>>,
 }
 
-/// The valid next digits of every SID prefix of a catalogue.
+/// A logit far below any real one: what an invalid digit gets.
+pub const INVALID_LOGIT: f32 = -1e9;
+
+/// The valid next digits of every SID prefix of a catalogue, and optionally a prior over them.
 #[derive(Debug, Clone, Default)]
 pub struct SidTrie {
     children: HashMap<Vec<u32>, Vec<u32>>,
+    /// `log P(digit | prefix)` of each prefix's children (aligned with `children`), when a prior
+    /// was set.
+    log_prior: HashMap<Vec<u32>, Vec<f32>>,
     levels: usize,
 }
 
@@ -55,7 +61,64 @@ impl SidTrie {
         for next in children.values_mut() {
             next.sort_unstable();
         }
-        SidTrie { children, levels }
+        SidTrie {
+            children,
+            log_prior: HashMap::new(),
+            levels,
+        }
+    }
+
+    /// Sets the prior `log P(digit | prefix)` from item weights: `(sid, weight)` for every item
+    /// (e.g. its training count + 1); a prefix's mass is the sum of its items' weights.
+    pub fn with_prior<'a>(mut self, items: impl IntoIterator<Item = (&'a [u32], f64)>) -> Self {
+        let mut mass: HashMap<Vec<u32>, f64> = HashMap::new();
+        for (sid, w) in items {
+            for t in 1..=sid.len() {
+                *mass.entry(sid[..t].to_vec()).or_default() += w;
+            }
+        }
+        self.log_prior = self
+            .children
+            .iter()
+            .map(|(prefix, kids)| {
+                let m: Vec<f64> = kids
+                    .iter()
+                    .map(|&c| {
+                        let mut node = prefix.clone();
+                        node.push(c);
+                        mass.get(&node)
+                            .copied()
+                            .unwrap_or(0.0)
+                            .max(f64::MIN_POSITIVE)
+                    })
+                    .collect();
+                let total: f64 = m.iter().sum();
+                let logs = m.iter().map(|x| (x / total).ln() as f32).collect();
+                (prefix.clone(), logs)
+            })
+            .collect();
+        self
+    }
+
+    /// The prior of `prefix`'s children (aligned with [`SidTrie::next`]), when one is set.
+    pub fn prior(&self, prefix: &[u32]) -> Option<&[f32]> {
+        self.log_prior.get(prefix).map(Vec::as_slice)
+    }
+
+    /// The additive logit bias `[levels × v]` that restricts every level of `sid` to the digits
+    /// continuing its prefix (their prior, or 0, for valid digits; [`INVALID_LOGIT`] elsewhere).
+    pub fn valid_bias(&self, sid: &[u32], v: usize) -> Vec<f32> {
+        let mut bias = vec![INVALID_LOGIT; sid.len() * v];
+        for t in 0..sid.len() {
+            let kids = self.next(&sid[..t]);
+            let prior = self.prior(&sid[..t]);
+            for (i, &c) in kids.iter().enumerate() {
+                if (c as usize) < v {
+                    bias[t * v + c as usize] = prior.map_or(0.0, |p| p[i]);
+                }
+            }
+        }
+        bias
     }
 
     /// The digits that may follow `prefix` (empty when the prefix is not a catalogue prefix).
@@ -81,19 +144,31 @@ struct Beam {
     alive: bool,
 }
 
+/// How constrained decoding scores a step.
+#[derive(Debug, Clone, Copy)]
+pub struct Constraint<'a> {
+    /// The catalogue's prefixes (and prior, if any).
+    pub trie: &'a SidTrie,
+    /// Score with the softmax over the valid digits (plus the trie's prior) instead of the full
+    /// softmax.
+    pub renormalize: bool,
+}
+
 /// Beam search of `width` beams for every user of `encoded`, unconstrained (the reference).
 pub fn beam_search<B: Backend>(model: &Tiger<B>, encoded: &Encoded<B>, width: usize) -> Beams {
     beam_search_with(model, encoded, width, None)
 }
 
-/// Beam search of `width` beams for every user of `encoded`; with `trie`, only prefixes of
+/// Beam search of `width` beams for every user of `encoded`; with a constraint, only prefixes of
 /// catalogue SIDs are extended (a user may then get fewer than `width` SIDs).
 pub fn beam_search_with<B: Backend>(
     model: &Tiger<B>,
     encoded: &Encoded<B>,
     width: usize,
-    trie: Option<&SidTrie>,
+    constraint: Option<Constraint<'_>>,
 ) -> Beams {
+    let trie = constraint.map(|c| c.trie);
+    let renormalize = constraint.filter(|c| c.renormalize).map(|c| c.trie);
     let b = encoded.hidden.dims()[0];
     let v = model.codes;
     let device = encoded.hidden.device();
@@ -107,7 +182,15 @@ pub fn beam_search_with<B: Backend>(
         model.start_decoding(encoded.hidden.clone(), encoded.mask.clone());
     // Step 0 on one row per user.
     let states = model.decode_step(&mut cache, model.step_input(0, None, b));
-    let p0 = host(softmax(model.level_logits(0, states), 1));
+    let p0 = match renormalize {
+        None => host(softmax(model.level_logits(0, states), 1)),
+        Some(trie) => {
+            let mut rows = host(model.level_logits(0, states));
+            rows.chunks_mut(v)
+                .for_each(|row| renormalize_row(row, trie, &[]));
+            rows
+        }
+    };
     let root = vec![Beam {
         prob: 1.0,
         sid: Vec::new(),
@@ -130,7 +213,17 @@ pub fn beam_search_with<B: Backend>(
         let n = digits.len();
         let input = model.step_input(level, Some(ints(digits)), n);
         let states = model.decode_step(&mut cache, input);
-        let p = host(softmax(model.level_logits(level, states), 1));
+        let p = match renormalize {
+            None => host(softmax(model.level_logits(level, states), 1)),
+            Some(trie) => {
+                let mut rows = host(model.level_logits(level, states));
+                let prefixes = beams.iter().flatten().map(|bm| bm.sid.as_slice());
+                rows.chunks_mut(v)
+                    .zip(prefixes)
+                    .for_each(|(row, prefix)| renormalize_row(row, trie, prefix));
+                rows
+            }
+        };
         let mut parents = Vec::with_capacity(n);
         beams = beams
             .iter()
@@ -157,6 +250,26 @@ pub fn beam_search_with<B: Backend>(
             .iter()
             .map(|ub| ub.iter().map(|bm| bm.prob).collect())
             .collect(),
+    }
+}
+
+/// Turns a row of logits into probabilities over the valid digits after `prefix` (softmax of
+/// logit + prior over them; 0 elsewhere).
+fn renormalize_row(row: &mut [f32], trie: &SidTrie, prefix: &[u32]) {
+    let kids = trie.next(prefix);
+    let prior = trie.prior(prefix);
+    let score = |i: usize, c: u32| row[c as usize] + prior.map_or(0.0, |p| p[i]);
+    let scores: Vec<f32> = kids
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| (**c as usize) < row.len())
+        .map(|(i, &c)| score(i, c))
+        .collect();
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let total: f32 = scores.iter().map(|s| (s - max).exp()).sum();
+    row.fill(0.0);
+    for (&c, s) in kids.iter().zip(&scores) {
+        row[c as usize] = (s - max).exp() / total;
     }
 }
 
@@ -235,6 +348,26 @@ mod tests {
         assert_eq!(trie.next(&[4, 2]), &[1]);
         assert!(trie.next(&[2]).is_empty());
         assert!(trie.contains(&[1, 3, 0]) && !trie.contains(&[1, 3, 1]) && !trie.contains(&[1, 3]));
+    }
+
+    #[test]
+    fn prior_and_valid_bias_follow_item_weights() {
+        let sids: Vec<Vec<u32>> = vec![vec![1, 2], vec![1, 3], vec![4, 2]];
+        let weights = [3.0, 1.0, 4.0];
+        let trie = SidTrie::new(sids.iter().map(Vec::as_slice))
+            .with_prior(sids.iter().map(Vec::as_slice).zip(weights));
+        let root: Vec<f32> = trie.prior(&[]).unwrap().iter().map(|l| l.exp()).collect();
+        assert!((root[0] - 0.5).abs() < 1e-6 && (root[1] - 0.5).abs() < 1e-6);
+        let after1: Vec<f32> = trie.prior(&[1]).unwrap().iter().map(|l| l.exp()).collect();
+        assert!((after1[0] - 0.75).abs() < 1e-6 && (after1[1] - 0.25).abs() < 1e-6);
+        let bias = trie.valid_bias(&[1, 3], 5);
+        assert_eq!(bias[0], INVALID_LOGIT);
+        assert!((bias[1] - 0.5f32.ln()).abs() < 1e-6 && (bias[4] - 0.5f32.ln()).abs() < 1e-6);
+        assert!((bias[5 + 3] - 0.25f32.ln()).abs() < 1e-6 && bias[5 + 4] == INVALID_LOGIT);
+        // Renormalised scoring: equal logits give the prior itself.
+        let mut row = vec![0.0f32; 5];
+        renormalize_row(&mut row, &trie, &[1]);
+        assert!((row[2] - 0.75).abs() < 1e-6 && (row[3] - 0.25).abs() < 1e-6 && row[0] == 0.0);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use artifacts::config::ReducerConfig;
 
+use crate::generate::SidTrie;
 use crate::tiger::Tiger;
 
 /// Every item's SID (`levels` digits each, dedup digit included), indexed by 0-based item id.
@@ -88,6 +89,9 @@ pub struct HistoryBatch<B: Backend> {
     pub targets: Option<Tensor<B, 2, Int>>,
     /// Real items per row.
     pub lengths: Vec<usize>,
+    /// `[b, levels, V]` added to the logits before the loss: restricts each level to the digits
+    /// that continue the target's prefix (and adds the trie's prior). `None`: the full softmax.
+    pub level_bias: Option<Tensor<B, 3>>,
 }
 
 impl<B: Backend> HistoryBatch<B> {
@@ -130,7 +134,25 @@ impl<B: Backend> HistoryBatch<B> {
             item_mask: Tensor::from_data(TensorData::new(mask, [b, n]), device),
             targets,
             lengths,
+            level_bias: None,
         }
+    }
+
+    /// Restricts the loss of every level to the digits that continue the target's prefix in
+    /// `trie` (plus its prior): `targets` are the batch's target items, as given to `new`.
+    pub fn restrict_to(mut self, trie: &SidTrie, table: &SidTable, targets: &[u32]) -> Self {
+        let v = table.codes;
+        let levels = table.levels;
+        let bias: Vec<f32> = targets
+            .iter()
+            .flat_map(|&t| trie.valid_bias(table.sid(t), v))
+            .collect();
+        let device = self.sids.device();
+        self.level_bias = Some(Tensor::from_data(
+            TensorData::new(bias, [targets.len(), levels, v]),
+            &device,
+        ));
+        self
     }
 }
 
@@ -144,6 +166,10 @@ impl<B: Backend> Tiger<B> {
         let (embeds, mask) = self.embed_history(batch.sids, batch.item_mask);
         let encoded = self.encode_with(embeds, mask, reducer);
         let logits = self.logits(self.decode(&encoded, targets.clone()));
+        let logits = match batch.level_bias {
+            Some(bias) => logits + bias,
+            None => logits,
+        };
         self.loss(logits, targets)
     }
 }

@@ -420,6 +420,9 @@ impl<B: Backend> Tiger<B> {
             if reducer.is_active() && reducer.after_layer == i + 1 {
                 let spec = reducer;
                 let keeps: Vec<usize> = match spec.keep_basis {
+                    KeepBasis::Reference => {
+                        vec![keep_count(spec.reference_len, spec.keep_ratio).min(l); b]
+                    }
                     KeepBasis::Padded => vec![keep_count(l, spec.keep_ratio); b],
                     KeepBasis::Valid => {
                         let valid: Vec<f32> = mask

@@ -4,7 +4,7 @@ use artifacts::config::{KeepBasis, PositionBias, ReducerConfig, ReducerKind};
 use burn::backend::Flex;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Int, Tensor, TensorData};
-use gr_model::generate::{SidTrie, beam_search, beam_search_with};
+use gr_model::generate::{Constraint, SidTrie, beam_search, beam_search_with};
 use gr_model::tiger::{Tiger, TigerConfig};
 use rand::{Rng, SeedableRng};
 use test_support::{data, max_abs, read_json, values as vals};
@@ -105,7 +105,15 @@ fn constrained_search_returns_only_catalogue_sids_and_equals_exhaustive_scoring(
     // is exact and must rank the items by their full-SID probability.
     let small = catalogue(10, 2);
     let trie = SidTrie::new(small.iter().map(Vec::as_slice));
-    let beams = beam_search_with(&m, &enc, 10, Some(&trie));
+    let beams = beam_search_with(
+        &m,
+        &enc,
+        10,
+        Some(Constraint {
+            trie: &trie,
+            renormalize: false,
+        }),
+    );
     let scores = exhaustive(&m, &sids, &mask, &small);
     for (u, user_scores) in scores.iter().enumerate() {
         let mut order: Vec<usize> = (0..small.len()).collect();
@@ -121,10 +129,35 @@ fn constrained_search_returns_only_catalogue_sids_and_equals_exhaustive_scoring(
         }
     }
 
+    // Renormalised over the valid digits, the search is a distribution over the catalogue: with
+    // every item kept, the beams' probabilities sum to one.
+    let renormalised = beam_search_with(
+        &m,
+        &enc,
+        10,
+        Some(Constraint {
+            trie: &trie,
+            renormalize: true,
+        }),
+    );
+    for (u, probs) in renormalised.probs.iter().enumerate() {
+        assert_eq!(probs.len(), 10, "user {u}");
+        let total: f32 = probs.iter().sum();
+        assert!((total - 1.0).abs() < 1e-4, "user {u}: {total}");
+    }
+
     // A larger catalogue: never an invalid SID, where the unconstrained search does produce some.
     let big = catalogue(300, 3);
     let trie = SidTrie::new(big.iter().map(Vec::as_slice));
-    let constrained = beam_search_with(&m, &enc, 10, Some(&trie));
+    let constrained = beam_search_with(
+        &m,
+        &enc,
+        10,
+        Some(Constraint {
+            trie: &trie,
+            renormalize: false,
+        }),
+    );
     let free = beam_search(&m, &enc, 10);
     let mut invalid_free = 0;
     for u in 0..4 {
@@ -180,6 +213,88 @@ fn fixed_and_dynamic_padding_give_the_same_logits_without_reduction() {
     let fixed = logits(sids, mask);
     let dynamic = logits(dynamic_sids, dynamic_mask);
     assert!(max_abs(&fixed, &dynamic) < 1e-5);
+}
+
+/// Logits and loss of RASTP after layer 1 (keep 1/3) on the fixture model.
+fn rastp_outputs(
+    m: &Tiger<B>,
+    sids: Tensor<B, 3, Int>,
+    mask: Tensor<B, 2>,
+    targets: Tensor<B, 2, Int>,
+    keep_basis: KeepBasis,
+) -> (Vec<f32>, Vec<f32>) {
+    let spec = ReducerConfig {
+        kind: ReducerKind::Rastp,
+        after_layer: 1,
+        keep_basis,
+        reference_len: 30,
+        ..ReducerConfig::default()
+    };
+    let (e, em) = m.embed_history(sids, mask);
+    let enc = m.encode_with(e, em, &spec);
+    let logits = m.logits(m.decode(&enc, targets.clone()));
+    let loss = m.loss(logits.clone(), targets);
+    (vals(logits), vals(loss))
+}
+
+#[test]
+fn reference_basis_under_dynamic_padding_matches_fixed_padding() {
+    // Six slots of 5 tokens = 30 positions under fixed padding; RASTP keeps ⌊30/3⌋ = 10. Under
+    // dynamic padding to the longest history (2 items, 10 positions) the reference basis keeps
+    // min(10, 10): every real token, as fixed padding does; the `padded` basis would keep 3.
+    let m = model();
+    let dev = Default::default();
+    let targets = Tensor::<B, 2, Int>::from_data(
+        TensorData::new(
+            vec![1i64, 2, 3, 0, 4, 5, 6, 1, 7, 0, 1, 2, 3, 3, 3, 3],
+            [4, 4],
+        ),
+        &dev,
+    );
+    let (sids, mask) = histories(&[2, 1, 2, 1], 6, 11);
+    let short = |t: Tensor<B, 3, Int>| t.slice([0..4, 0..2, 0..4]);
+    let fixed = rastp_outputs(
+        &m,
+        sids.clone(),
+        mask.clone(),
+        targets.clone(),
+        KeepBasis::Padded,
+    );
+    let dynamic = rastp_outputs(
+        &m,
+        short(sids.clone()),
+        mask.clone().slice([0..4, 0..2]),
+        targets.clone(),
+        KeepBasis::Reference,
+    );
+    assert!(max_abs(&fixed.0, &dynamic.0) < 1e-5);
+    assert!(max_abs(&fixed.1, &dynamic.1) < 1e-5);
+    let padded = rastp_outputs(
+        &m,
+        short(sids),
+        mask.slice([0..4, 0..2]),
+        targets,
+        KeepBasis::Padded,
+    );
+    assert!(
+        max_abs(&fixed.0, &padded.0) > 1e-3,
+        "the padded basis prunes harder"
+    );
+
+    // Longer histories (more real tokens than are kept): both keep 10 tokens per row. The
+    // choice among the real tokens can still differ, because the reference's score also sums
+    // the attention of padded query rows, and fixed padding has more of them (README,
+    // Deviations); the outputs agree only approximately there.
+    let (sids, mask) = histories(&[5, 1, 3, 4], 6, 12);
+    let spec = ReducerConfig {
+        kind: ReducerKind::Rastp,
+        after_layer: 1,
+        reference_len: 30,
+        ..ReducerConfig::default()
+    };
+    let (e, em) = m.embed_history(sids.slice([0..4, 0..5, 0..4]), mask.slice([0..4, 0..5]));
+    let kept = m.encode_with(e, em, &spec).kept.unwrap();
+    assert!(kept.iter().all(|row| row.len() == 10), "{kept:?}");
 }
 
 #[test]

@@ -176,7 +176,11 @@ fn tiger_tiny_gradients_match_the_reference() {
 
 /// RASTP after the 2nd encoder block, keeping ⌊30/3⌋ = 10 tokens (`tiger-tiny-rastp`).
 fn rastp() -> artifacts::config::ReducerConfig {
-    artifacts::config::ReducerConfig::reference(artifacts::config::ReducerKind::Rastp)
+    artifacts::config::ReducerConfig {
+        // The fixture's fixed padding: 6 item slots × 5 tokens.
+        reference_len: 30,
+        ..artifacts::config::ReducerConfig::reference(artifacts::config::ReducerKind::Rastp)
+    }
 }
 
 fn rastp_data(f: &str) -> PathBuf {

@@ -20,8 +20,14 @@ pub struct TrainState {
     pub batch: u64,
     /// Optimiser steps done.
     pub step: u64,
-    /// Best validation Recall@5 so far.
+    /// Validation Recall@5 of the best checkpoint so far.
     pub best_recall5: Option<f64>,
+    /// Validation Recall@10 of the best checkpoint so far.
+    #[serde(default)]
+    pub best_recall10: Option<f64>,
+    /// Validation loss of the best checkpoint so far.
+    #[serde(default)]
+    pub best_loss: Option<f64>,
     /// Micro-batch of the best validation.
     pub best_batch: u64,
     /// Validations since the best one.
@@ -44,6 +50,8 @@ impl TrainState {
             batch: 0,
             step: 0,
             best_recall5: None,
+            best_recall10: None,
+            best_loss: None,
             best_batch: 0,
             since_best: 0,
             wall_s: 0.0,

@@ -13,9 +13,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use artifacts::Config;
-use artifacts::config::{ReducerConfig, TrainConfig};
+use artifacts::config::{ReducerConfig, Selection, TrainConfig, TrainLoss};
 use artifacts::dataset::{HeldOut, subsample};
 use artifacts::hashing::mix;
+use artifacts::metrics::Metrics;
 use artifacts::model::{LogKind, LogRow, StopReason};
 use artifacts::progress::Progress;
 use burn::module::AutodiffModule;
@@ -300,6 +301,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
         let grad_accumulation = t.grad_accumulation.max(1) as u64;
         let loss = ChunkLoss {
             table: &self.data.catalogue.table,
+            restrict: (t.loss == TrainLoss::Valid).then_some(&self.data.catalogue.trie),
             slots: self.settings.slots,
             reducer: &self.settings.reducer,
             micro_batch: total,
@@ -343,7 +345,8 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
         self.state.windows += total as u64;
         if self.state.batch.is_multiple_of(grad_accumulation) {
             let grads = std::mem::take(&mut self.accumulator).grads();
-            self.model = self.optim.step(t.lr, self.model.clone(), grads);
+            let lr = t.lr_at(self.state.step);
+            self.model = self.optim.step(lr, self.model.clone(), grads);
             self.state.step += 1;
         }
         self.batch_times.push(started.elapsed().as_secs_f64());
@@ -412,17 +415,21 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             ndcg10: m.ndcg.get(&10).copied(),
             val_loss: m.loss,
         });
-        let better = state.best_recall5.is_none_or(|b| r5 > b);
+        let better = is_better(self.settings.train.select, state, &m);
         if better {
             state.best_recall5 = Some(r5);
+            state.best_recall10 = m.recall.get(&10).copied();
+            state.best_loss = m.loss;
             state.best_batch = state.batch;
             state.since_best = 0;
         } else {
             state.since_best += 1;
         }
         eprintln!(
-            "validation at micro-batch {}: Recall@5 {r5:.4}, NDCG@5 {:.4}, loss {:.4}{}",
+            "validation at micro-batch {} ({} users): Recall@5 {r5:.4}, Recall@10 {:.4}, NDCG@5 {:.4}, loss {:.4}{}",
             state.batch,
+            m.users,
+            m.recall.get(&10).copied().unwrap_or(0.0),
             m.ndcg.get(&5).copied().unwrap_or(0.0),
             m.loss.unwrap_or(f64::NAN),
             if better { " (best)" } else { "" }
@@ -447,7 +454,94 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
     }
 }
 
+/// Whether validation `m` makes a better checkpoint than the best so far, as `select` says.
+/// `recall10-or-loss`: Recall@10 decides when it differs from the best by more than one
+/// standard error of a proportion on the validation users; within that noise, the lower
+/// validation loss does.
+fn is_better(select: Selection, best: &TrainState, m: &Metrics) -> bool {
+    let r5 = m.recall.get(&5).copied().unwrap_or(0.0);
+    match select {
+        Selection::Recall5 => best.best_recall5.is_none_or(|b| r5 > b),
+        Selection::Recall10OrLoss => {
+            let Some(best_r10) = best.best_recall10 else {
+                return true;
+            };
+            let r10 = m.recall.get(&10).copied().unwrap_or(0.0);
+            let n = m.users.max(1) as f64;
+            let p = r10.max(best_r10);
+            let se = (p * (1.0 - p) / n).sqrt().max(1.0 / n);
+            if (r10 - best_r10).abs() > se {
+                r10 > best_r10
+            } else {
+                match (m.loss, best.best_loss) {
+                    (Some(l), Some(b)) => l < b,
+                    _ => r10 > best_r10,
+                }
+            }
+        }
+    }
+}
+
 /// Micro-batches between two `train` log rows.
 fn log_every(cfg: &TrainConfig) -> u64 {
     (cfg.val_every as u64 / 8).clamp(1, 50)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn metrics(users: usize, r10: f64, loss: f64) -> Metrics {
+        Metrics {
+            users,
+            recall: BTreeMap::from([(5, r10 / 2.0), (10, r10)]),
+            ndcg: BTreeMap::new(),
+            invalid_share: 0.0,
+            loss: Some(loss),
+            seconds: 1.0,
+            users_per_s: 1.0,
+        }
+    }
+
+    #[test]
+    fn recall_decides_beyond_noise_and_loss_within_it() {
+        let mut best = TrainState::fresh("x");
+        let sel = Selection::Recall10OrLoss;
+        assert!(is_better(sel, &best, &metrics(1000, 0.01, 9.0)));
+        best.best_recall10 = Some(0.020);
+        best.best_loss = Some(9.0);
+        // One standard error at p = 0.03 on 1,000 users is 0.0054.
+        assert!(is_better(sel, &best, &metrics(1000, 0.030, 9.5)));
+        assert!(!is_better(sel, &best, &metrics(1000, 0.010, 8.0)));
+        // Within noise: the loss decides.
+        assert!(is_better(sel, &best, &metrics(1000, 0.018, 8.9)));
+        assert!(!is_better(sel, &best, &metrics(1000, 0.024, 9.1)));
+        // The reference rule: strictly better Recall@5.
+        best.best_recall5 = Some(0.01);
+        assert!(!is_better(
+            Selection::Recall5,
+            &best,
+            &metrics(1000, 0.02, 1.0)
+        ));
+        assert!(is_better(
+            Selection::Recall5,
+            &best,
+            &metrics(1000, 0.022, 99.0)
+        ));
+    }
+
+    #[test]
+    fn warm_up_then_inverse_square_root() {
+        let t = TrainConfig {
+            lr: 1e-2,
+            warmup_steps: 100,
+            schedule: artifacts::config::LrSchedule::InverseSqrt,
+            ..TrainConfig::default()
+        };
+        assert!((t.lr_at(0) - 1e-4).abs() < 1e-12);
+        assert!((t.lr_at(99) - 1e-2).abs() < 1e-12);
+        assert!((t.lr_at(399) - 5e-3).abs() < 1e-12);
+        assert_eq!(TrainConfig::default().lr_at(5000), 1e-3);
+    }
 }

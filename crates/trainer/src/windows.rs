@@ -102,6 +102,20 @@ impl WindowSampler {
         self
     }
 
+    /// The sampler a run of `config` with `seed` trains on (`[train]` and `data.max_history`).
+    pub fn from_config(users: TrainUsers, seed: u64, config: &artifacts::Config) -> Self {
+        let t = &config.train;
+        WindowSampler::new(
+            users,
+            seed,
+            t.users_per_batch,
+            t.max_windows,
+            t.window_sampling,
+            config.data.max_history,
+        )
+        .with_starts(t.windows)
+    }
+
     /// Micro-batches per pass over the users (the last partial batch is dropped, as the
     /// reference's `drop_last`).
     pub fn batches_per_epoch(&self) -> usize {

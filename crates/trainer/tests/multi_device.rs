@@ -67,6 +67,8 @@ fn losses(devices: usize) -> Vec<f64> {
         validation: EvalSettings {
             beam_width: 4,
             constrained: true,
+            renormalize: false,
+            valid_loss: false,
             batch_users: 16,
             ks: vec![5],
             slots: None,

@@ -41,6 +41,22 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 256)]
         batch: usize,
     },
+    /// The `quick` recipe on the dataset's real windows (training windows/s, constrained
+    /// beam-search users/s) for none and rastp, beside the PyTorch replica of the same recipe.
+    Quick {
+        /// Dataset (needs its `sids` artifact).
+        #[arg(default_value = "beauty")]
+        dataset: String,
+        /// Minutes of training per run and side.
+        #[arg(long, default_value_t = 2.0)]
+        minutes: f64,
+        /// Test users timed in beam search.
+        #[arg(long, default_value_t = 2000)]
+        users: usize,
+        /// The PyTorch replica's training script.
+        #[arg(long, default_value = "../shared/bench/peer/peer_tiger_train_torch.py")]
+        peer: std::path::PathBuf,
+    },
     /// Residual k-means time and inertia on a dataset's embeddings, against scikit-learn.
     Quantize {
         /// Dataset whose `embed` artifact is quantized.
@@ -96,6 +112,15 @@ pub fn run(ws: &Workspace, command: BenchCommand) -> Result<()> {
             users,
             batch,
         } => bench::generate(ws, &dataset, users, batch),
+        BenchCommand::Quick {
+            dataset,
+            minutes,
+            users,
+            peer,
+        } => {
+            ws.check_dataset(&dataset)?;
+            bench::quick_recipe(ws, &dataset, minutes, users, &ws.root.join(peer))
+        }
         BenchCommand::Quantize { dataset } => {
             ws.check_dataset(&dataset)?;
             bench::quantize(ws, &dataset)

@@ -155,7 +155,7 @@ pub fn recommend_for(
     let sids = SemanticIds::read(&run.join("sids"))?;
     let (dir, variant) = train_dir(ws, dataset, config, variant, seed)?;
     let config = config.for_variant(&variant)?;
-    let catalogue = Catalogue::from_sids(&sids)?;
+    let catalogue = Catalogue::from_sids(&sids)?.with_prior(config.model.prior, &data.split.train);
     if top == 0 || top > catalogue.table.len() {
         bail!(
             "--top {top}: ask for 1 to {} items (the catalogue of `{dataset}`)",

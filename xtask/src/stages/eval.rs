@@ -57,7 +57,8 @@ impl Stage for EvalStage {
         let seed = ctx.run()?.seed;
         let data = Dataset::read(ctx.upstream.dir(StageId::Data)?)?;
         let sids = SemanticIds::read(ctx.upstream.dir(StageId::Sids)?)?;
-        let catalogue = Catalogue::from_sids(&sids)?;
+        let catalogue =
+            Catalogue::from_sids(&sids)?.with_prior(config.model.prior, &data.split.train);
         let (model, _) = load_trained::<Backend>(ctx.upstream.dir(StageId::Train)?, &device())?;
         // The same users for every seed and variant (a fixed subsample when eval.test_users > 0).
         let users = subsample(&data.split.test, config.eval.test_users, 0);

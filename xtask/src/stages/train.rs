@@ -49,7 +49,11 @@ impl Stage for TrainStage {
             "reducer": config.reducer.identity(),
             "at_eval": config.reducer.at_eval,
             "train": config.train.identity(),
-            "eval": { "beam_width": config.eval.beam_width, "constrained": config.eval.constrained },
+            "eval": {
+                "beam_width": config.eval.beam_width,
+                "constrained": config.eval.constrained,
+                "renormalize": config.eval.renormalize,
+            },
             "max_history": config.data.max_history,
         }))
     }
@@ -63,19 +67,12 @@ impl Stage for TrainStage {
         let seed = ctx.run()?.seed;
         let data = Dataset::read(ctx.upstream.dir(StageId::Data)?)?;
         let sids = SemanticIds::read(ctx.upstream.dir(StageId::Sids)?)?;
-        let catalogue = Catalogue::from_sids(&sids)?;
+        let catalogue =
+            Catalogue::from_sids(&sids)?.with_prior(config.model.prior, &data.split.train);
         let model_cfg = TigerConfig::for_sids(&config.model, &sids);
         let users = TrainUsers::new(&data.split.train);
         let t = &config.train;
-        let sampler = WindowSampler::new(
-            users.clone(),
-            seed,
-            t.users_per_batch,
-            t.max_windows,
-            t.window_sampling,
-            config.data.max_history,
-        )
-        .with_starts(t.windows);
+        let sampler = WindowSampler::from_config(users.clone(), seed, config);
         let settings = TrainSettings::new(config, seed, &ctx.run_hash);
         let params = Tiger::<Backend>::new(&model_cfg, &device()).num_params();
         print_plan(config, &users, &model_cfg, params);
