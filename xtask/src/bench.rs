@@ -829,6 +829,11 @@ fn quick_recipe_peer(
     if t.loss == artifacts::config::TrainLoss::Valid {
         args.push("--train-constrained".into());
     }
+    // The same decoding: beam width, and renormalised steps (the replica has no prior).
+    args.extend(["--beam".to_string(), config.eval.beam_width.to_string()]);
+    if config.eval.renormalize {
+        args.extend(["--beam-renorm".to_string(), "on".to_string()]);
+    }
     let out = std::process::Command::new(&python)
         .arg(peer)
         .args(&args)
