@@ -213,11 +213,6 @@ fn metric(r: &RunResult, i: usize) -> f64 {
     table_metric(&r.eval.model, i)
 }
 
-/// Seconds of training (validation excluded) per 1,000 windows.
-fn seconds_per_k_windows(r: &RunResult) -> f64 {
-    r.seconds_per_k_windows()
-}
-
 /// The report's markdown; plots go into `dir`.
 pub fn report(
     dataset: &str,
@@ -252,7 +247,7 @@ pub fn report(
                     (
                         v,
                         rs.iter()
-                            .map(|r| (seconds_per_k_windows(r), metric(r, 0)))
+                            .map(|r| (r.seconds_per_k_windows(), metric(r, 0)))
                             .collect(),
                     )
                 })
@@ -369,7 +364,7 @@ pub fn variant_table(config: &Config, runs: &[RunResult]) -> String {
         };
         let vals = |i: usize| pm(&rs.iter().map(|r| metric(r, i)).collect::<Vec<_>>(), 4);
         let rate: Vec<f64> = rs.iter().map(|r| r.train.windows_per_s).collect();
-        let per_k: Vec<f64> = rs.iter().map(|r| seconds_per_k_windows(r)).collect();
+        let per_k: Vec<f64> = rs.iter().map(|r| r.seconds_per_k_windows()).collect();
         let best: Vec<f64> = rs.iter().map(|r| r.train.best_val_recall5).collect();
         let saved = match none_rate {
             Some(n) if v != "none" => format!("{:.1} %", 100.0 * time_saved(n, mean_std(&rate).0)),
@@ -418,7 +413,7 @@ fn rq3_plots(config: &Config, runs: &[RunResult], dir: &Path) -> Result<()> {
         let recall = mean_std(&rs.iter().map(|r| metric(r, 0)).collect::<Vec<_>>()).0;
         let time = mean_std(
             &rs.iter()
-                .map(|r| seconds_per_k_windows(r))
+                .map(|r| r.seconds_per_k_windows())
                 .collect::<Vec<_>>(),
         )
         .0;

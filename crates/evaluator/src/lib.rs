@@ -89,7 +89,7 @@ impl Catalogue {
             }
             let items =
                 (0..self.table.len() as u32).map(|i| (self.table.sid(i), counts[i as usize]));
-            self.trie = self.trie.clone().with_prior(items);
+            self.trie = std::mem::take(&mut self.trie).with_prior(items);
         }
         self
     }

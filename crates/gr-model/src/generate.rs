@@ -172,7 +172,6 @@ pub fn beam_search_with<B: Backend>(
     let b = encoded.hidden.dims()[0];
     let v = model.codes;
     let device = encoded.hidden.device();
-    let host = |t: Tensor<B, 2>| t.into_data().to_vec::<f32>().expect("f32");
     let ints = |values: Vec<i64>| {
         let n = values.len();
         Tensor::<B, 1, Int>::from_data(TensorData::new(values, [n]), &device)
@@ -182,15 +181,8 @@ pub fn beam_search_with<B: Backend>(
         model.start_decoding(encoded.hidden.clone(), encoded.mask.clone());
     // Step 0 on one row per user.
     let states = model.decode_step(&mut cache, model.step_input(0, None, b));
-    let p0 = match renormalize {
-        None => host(softmax(model.level_logits(0, states), 1)),
-        Some(trie) => {
-            let mut rows = host(model.level_logits(0, states));
-            rows.chunks_mut(v)
-                .for_each(|row| renormalize_row(row, trie, &[]));
-            rows
-        }
-    };
+    let roots = std::iter::repeat_n(&[][..], b);
+    let p0 = step_probs(model.level_logits(0, states), renormalize, roots);
     let root = vec![Beam {
         prob: 1.0,
         sid: Vec::new(),
@@ -213,17 +205,8 @@ pub fn beam_search_with<B: Backend>(
         let n = digits.len();
         let input = model.step_input(level, Some(ints(digits)), n);
         let states = model.decode_step(&mut cache, input);
-        let p = match renormalize {
-            None => host(softmax(model.level_logits(level, states), 1)),
-            Some(trie) => {
-                let mut rows = host(model.level_logits(level, states));
-                let prefixes = beams.iter().flatten().map(|bm| bm.sid.as_slice());
-                rows.chunks_mut(v)
-                    .zip(prefixes)
-                    .for_each(|(row, prefix)| renormalize_row(row, trie, prefix));
-                rows
-            }
-        };
+        let prefixes = beams.iter().flatten().map(|bm| bm.sid.as_slice());
+        let p = step_probs(model.level_logits(level, states), renormalize, prefixes);
         let mut parents = Vec::with_capacity(n);
         beams = beams
             .iter()
@@ -251,6 +234,26 @@ pub fn beam_search_with<B: Backend>(
             .map(|ub| ub.iter().map(|bm| bm.prob).collect())
             .collect(),
     }
+}
+
+/// One step's next-digit probabilities on the host, row by row: the full softmax of `logits`
+/// `[rows, v]`, or (with `renormalize`) the softmax over each row's valid digits after its
+/// prefix (one prefix per row), plus the trie's prior.
+fn step_probs<'a, B: Backend>(
+    logits: Tensor<B, 2>,
+    renormalize: Option<&SidTrie>,
+    prefixes: impl Iterator<Item = &'a [u32]>,
+) -> Vec<f32> {
+    let host = |t: Tensor<B, 2>| t.into_data().to_vec::<f32>().expect("f32");
+    let Some(trie) = renormalize else {
+        return host(softmax(logits, 1));
+    };
+    let v = logits.dims()[1];
+    let mut rows = host(logits);
+    rows.chunks_mut(v)
+        .zip(prefixes)
+        .for_each(|(row, prefix)| renormalize_row(row, trie, prefix));
+    rows
 }
 
 /// Turns a row of logits into probabilities over the valid digits after `prefix` (softmax of

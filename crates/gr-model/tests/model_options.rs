@@ -197,14 +197,7 @@ fn fixed_and_dynamic_padding_give_the_same_logits_without_reduction() {
     let (sids, mask) = histories(&lens, 6, 5);
     let dynamic_sids = sids.clone().slice([0..4, 0..4, 0..4]);
     let dynamic_mask = mask.clone().slice([0..4, 0..4]);
-    let dev = Default::default();
-    let targets = Tensor::<B, 2, Int>::from_data(
-        TensorData::new(
-            vec![1i64, 2, 3, 0, 4, 5, 6, 1, 7, 0, 1, 2, 3, 3, 3, 3],
-            [4, 4],
-        ),
-        &dev,
-    );
+    let targets = four_targets();
     let logits = |s: Tensor<B, 3, Int>, k: Tensor<B, 2>| {
         let (e, em) = m.embed_history(s, k);
         let enc = m.encode(e, em);
@@ -215,6 +208,28 @@ fn fixed_and_dynamic_padding_give_the_same_logits_without_reduction() {
     assert!(max_abs(&fixed, &dynamic) < 1e-5);
 }
 
+/// Target SIDs of four users.
+fn four_targets() -> Tensor<B, 2, Int> {
+    Tensor::from_data(
+        TensorData::new(
+            vec![1i64, 2, 3, 0, 4, 5, 6, 1, 7, 0, 1, 2, 3, 3, 3, 3],
+            [4, 4],
+        ),
+        &Default::default(),
+    )
+}
+
+/// RASTP after layer 1 keeping 1/3 of `keep_basis`, with the fixture's fixed padding (30).
+fn rastp_spec(keep_basis: KeepBasis) -> ReducerConfig {
+    ReducerConfig {
+        kind: ReducerKind::Rastp,
+        after_layer: 1,
+        keep_basis,
+        reference_len: 30,
+        ..ReducerConfig::default()
+    }
+}
+
 /// Logits and loss of RASTP after layer 1 (keep 1/3) on the fixture model.
 fn rastp_outputs(
     m: &Tiger<B>,
@@ -223,15 +238,8 @@ fn rastp_outputs(
     targets: Tensor<B, 2, Int>,
     keep_basis: KeepBasis,
 ) -> (Vec<f32>, Vec<f32>) {
-    let spec = ReducerConfig {
-        kind: ReducerKind::Rastp,
-        after_layer: 1,
-        keep_basis,
-        reference_len: 30,
-        ..ReducerConfig::default()
-    };
     let (e, em) = m.embed_history(sids, mask);
-    let enc = m.encode_with(e, em, &spec);
+    let enc = m.encode_with(e, em, &rastp_spec(keep_basis));
     let logits = m.logits(m.decode(&enc, targets.clone()));
     let loss = m.loss(logits.clone(), targets);
     (vals(logits), vals(loss))
@@ -243,14 +251,7 @@ fn reference_basis_under_dynamic_padding_matches_fixed_padding() {
     // dynamic padding to the longest history (2 items, 10 positions) the reference basis keeps
     // min(10, 10): every real token, as fixed padding does; the `padded` basis would keep 3.
     let m = model();
-    let dev = Default::default();
-    let targets = Tensor::<B, 2, Int>::from_data(
-        TensorData::new(
-            vec![1i64, 2, 3, 0, 4, 5, 6, 1, 7, 0, 1, 2, 3, 3, 3, 3],
-            [4, 4],
-        ),
-        &dev,
-    );
+    let targets = four_targets();
     let (sids, mask) = histories(&[2, 1, 2, 1], 6, 11);
     let short = |t: Tensor<B, 3, Int>| t.slice([0..4, 0..2, 0..4]);
     let fixed = rastp_outputs(
@@ -286,14 +287,11 @@ fn reference_basis_under_dynamic_padding_matches_fixed_padding() {
     // the attention of padded query rows, and fixed padding has more of them (README,
     // Deviations); the outputs agree only approximately there.
     let (sids, mask) = histories(&[5, 1, 3, 4], 6, 12);
-    let spec = ReducerConfig {
-        kind: ReducerKind::Rastp,
-        after_layer: 1,
-        reference_len: 30,
-        ..ReducerConfig::default()
-    };
     let (e, em) = m.embed_history(sids.slice([0..4, 0..5, 0..4]), mask.slice([0..4, 0..5]));
-    let kept = m.encode_with(e, em, &spec).kept.unwrap();
+    let kept = m
+        .encode_with(e, em, &rastp_spec(KeepBasis::Reference))
+        .kept
+        .unwrap();
     assert!(kept.iter().all(|row| row.len() == 10), "{kept:?}");
 }
 
