@@ -81,17 +81,33 @@ impl Catalogue {
     /// its count in the training sequences `train` plus one.
     pub fn with_prior(mut self, prior: Prior, train: &[Vec<u32>]) -> Self {
         if prior == Prior::Popularity {
-            let mut counts = vec![1.0f64; self.table.len()];
-            for &item in train.iter().flatten() {
-                if let Some(c) = counts.get_mut(item as usize) {
-                    *c += 1.0;
-                }
-            }
-            let items =
-                (0..self.table.len() as u32).map(|i| (self.table.sid(i), counts[i as usize]));
+            let counts = item_counts(train);
+            let items = (0..self.table.len() as u32).map(|i| {
+                let count = counts.get(&i).copied().unwrap_or(0);
+                (self.table.sid(i), count as f64 + 1.0)
+            });
             self.trie = std::mem::take(&mut self.trie).with_prior(items);
         }
         self
+    }
+
+    /// A batch of histories with their targets for a teacher-forced loss; with `valid_loss`,
+    /// each level's loss is restricted to the digits that continue the target's prefix (and the
+    /// catalogue's prior added) — the batch both training and validation score.
+    pub fn loss_batch<B: Backend>(
+        &self,
+        histories: &[&[u32]],
+        targets: &[u32],
+        slots: Option<usize>,
+        valid_loss: bool,
+        device: &Device<B>,
+    ) -> HistoryBatch<B> {
+        let batch = HistoryBatch::new(histories, Some(targets), &self.table, slots, device);
+        if valid_loss {
+            batch.restrict_to(&self.trie, &self.table, targets)
+        } else {
+            batch
+        }
     }
 
     /// The item with this SID.
@@ -244,29 +260,31 @@ pub fn batch_loss<B: Backend>(
     settings: &EvalSettings,
     device: &Device<B>,
 ) -> f64 {
-    let mut batch = HistoryBatch::<B>::new(
+    let batch = catalogue.loss_batch(
         histories,
-        Some(targets),
-        &catalogue.table,
+        targets,
         settings.slots,
+        settings.valid_loss,
         device,
     );
-    if settings.valid_loss {
-        batch = batch.restrict_to(&catalogue.trie, &catalogue.table, targets);
-    }
     let loss = model.batch_loss(batch, &settings.reducer);
     f64::from(loss.into_scalar().elem::<f32>())
+}
+
+/// How often each item occurs in the training sequences.
+fn item_counts(train: &[Vec<u32>]) -> HashMap<u32, usize> {
+    let mut counts: HashMap<u32, usize> = HashMap::new();
+    for &item in train.iter().flatten() {
+        *counts.entry(item).or_default() += 1;
+    }
+    counts
 }
 
 /// The most-popular baseline: every user gets the items most frequent in `train`, best first,
 /// scored by the same metric code.
 pub fn popularity(train: &[Vec<u32>], users: &[HeldOut], ks: &[usize]) -> Metrics {
     let started = Instant::now();
-    let mut counts: HashMap<u32, usize> = HashMap::new();
-    for &item in train.iter().flatten() {
-        *counts.entry(item).or_default() += 1;
-    }
-    let mut ranked: Vec<(u32, usize)> = counts.into_iter().collect();
+    let mut ranked: Vec<(u32, usize)> = item_counts(train).into_iter().collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let depth = ks.iter().copied().max().unwrap_or(10);
     let top: Vec<u32> = ranked.iter().take(depth).map(|&(i, _)| i).collect();

@@ -6,8 +6,7 @@ use artifacts::config::ReducerConfig;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Device, ElementConversion, Tensor};
-use gr_model::generate::SidTrie;
-use gr_model::input::{HistoryBatch, SidTable};
+use evaluator::Catalogue;
 use gr_model::tiger::Tiger;
 
 use crate::windows::Example;
@@ -29,10 +28,10 @@ pub fn chunks(examples: &[Example], chunk_windows: usize, devices: usize) -> Chu
 
 /// The loss of one chunk, scaled for accumulation.
 pub struct ChunkLoss<'a> {
-    /// Item SIDs.
-    pub table: &'a SidTable,
-    /// Restrict each level's loss to the valid digits of this trie (`train.loss = "valid"`).
-    pub restrict: Option<&'a SidTrie>,
+    /// Item SIDs and the decoding trie.
+    pub catalogue: &'a Catalogue,
+    /// Restrict each level's loss to the valid digits (`train.loss = "valid"`).
+    pub valid_loss: bool,
     /// Fixed padding slots or dynamic padding.
     pub slots: Option<usize>,
     /// The reducer during training.
@@ -53,11 +52,9 @@ impl ChunkLoss<'_> {
     ) -> (Tensor<B, 1>, f64) {
         let histories: Vec<&[u32]> = part.iter().map(|e| e.history.as_slice()).collect();
         let targets: Vec<u32> = part.iter().map(|e| e.target).collect();
-        let mut batch =
-            HistoryBatch::<B>::new(&histories, Some(&targets), self.table, self.slots, device);
-        if let Some(trie) = self.restrict {
-            batch = batch.restrict_to(trie, self.table, &targets);
-        }
+        let batch =
+            self.catalogue
+                .loss_batch(&histories, &targets, self.slots, self.valid_loss, device);
         let scale = 1.0 / self.micro_batch as f64 / self.grad_accumulation as f64;
         let loss = model
             .batch_loss(batch, self.reducer)

@@ -300,8 +300,8 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
         let parts = chunks(&examples, t.chunk_windows, self.devices.len());
         let grad_accumulation = t.grad_accumulation.max(1) as u64;
         let loss = ChunkLoss {
-            table: &self.data.catalogue.table,
-            restrict: (t.loss == TrainLoss::Valid).then_some(&self.data.catalogue.trie),
+            catalogue: self.data.catalogue,
+            valid_loss: t.loss == TrainLoss::Valid,
             slots: self.settings.slots,
             reducer: &self.settings.reducer,
             micro_batch: total,
