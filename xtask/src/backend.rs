@@ -3,7 +3,11 @@
 //!
 //! * default: `Flex`, burn 0.21's pure-Rust multi-threaded SIMD CPU backend;
 //! * `--features cuda`: `Cuda` (burn-cuda, NVIDIA GPUs; CUDA is loaded at run time);
+//! * `--features wgpu`: `Wgpu` (burn-wgpu: Vulkan, Metal or DirectX 12 GPUs, or Mesa's software
+//!   Vulkan driver lavapipe; the same burn-cubecl kernels as `cuda`);
 //! * `--features tch`: `LibTorch` (burn-tch; needs a local libtorch through `LIBTORCH`).
+//!
+//! When several are enabled, `cuda` wins over `wgpu`, and both over `tch`.
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend as BackendTrait;
@@ -11,10 +15,13 @@ use burn::tensor::backend::Backend as BackendTrait;
 #[cfg(feature = "cuda")]
 /// The backend chosen by the enabled features.
 pub type Backend = burn_cuda::Cuda;
-#[cfg(all(feature = "tch", not(feature = "cuda")))]
+#[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+/// The backend chosen by the enabled features.
+pub type Backend = burn_wgpu::Wgpu;
+#[cfg(all(feature = "tch", not(any(feature = "cuda", feature = "wgpu"))))]
 /// The backend chosen by the enabled features.
 pub type Backend = burn_tch::LibTorch;
-#[cfg(not(any(feature = "cuda", feature = "tch")))]
+#[cfg(not(any(feature = "cuda", feature = "wgpu", feature = "tch")))]
 /// The backend chosen by the enabled features.
 pub type Backend = burn::backend::Flex;
 
@@ -25,6 +32,8 @@ pub type TrainBackend = burn::backend::Autodiff<Backend>;
 pub fn name() -> &'static str {
     if cfg!(feature = "cuda") {
         "cuda (burn-cuda)"
+    } else if cfg!(feature = "wgpu") {
+        "wgpu (burn-wgpu)"
     } else if cfg!(feature = "tch") {
         "libtorch (burn-tch)"
     } else {
@@ -32,14 +41,39 @@ pub fn name() -> &'static str {
     }
 }
 
-/// The default device of the compiled-in backend.
+/// The default device of the compiled-in backend (wgpu: the best adapter it finds — a discrete
+/// GPU before an integrated one, a software one such as lavapipe last; `CUBECL_WGPU_DEFAULT_DEVICE`
+/// overrides the choice, e.g. `Cpu` or `DiscreteGpu(1)`).
 pub fn device() -> burn::tensor::Device<Backend> {
     Default::default()
 }
 
+/// A description of the default device's hardware where the backend can tell (wgpu: the adapter
+/// it picked, its driver and graphics API), `None` for the other backends. Initialises the
+/// device's runtime, so call it before any tensor is made on the device.
+#[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+pub fn adapter() -> Option<String> {
+    let setup = burn_wgpu::init_setup::<burn_wgpu::graphics::AutoGraphicsApi>(
+        &device(),
+        Default::default(),
+    );
+    let info = setup.adapter.get_info();
+    Some(format!(
+        "{} ({:?}, {:?}; driver {} {})",
+        info.name, info.device_type, info.backend, info.driver, info.driver_info
+    ))
+}
+
+/// A description of the default device's hardware where the backend can tell (wgpu: the adapter
+/// it picked, its driver and graphics API), `None` for the other backends.
+#[cfg(not(all(feature = "wgpu", not(feature = "cuda"))))]
+pub fn adapter() -> Option<String> {
+    None
+}
+
 /// The devices named by `train.devices` (indices into the backend's devices; the first holds the
-/// model and the optimiser). CUDA: GPU `i`. The other backends are used with their default device
-/// only: every index names it, so several indices run data-parallel workers that share the CPU (a check of the
+/// model and the optimiser). CUDA: GPU `i`. The other backends (wgpu included) are used with their
+/// default device only: every index names it, so several indices run data-parallel workers that share the CPU (a check of the
 /// multi-device code path, not a speed-up).
 pub fn devices(indices: &[usize]) -> anyhow::Result<Vec<burn::tensor::Device<Backend>>> {
     anyhow::ensure!(

@@ -7,7 +7,11 @@
 //! * [`max_abs`], [`assert_close`], [`values`]: comparing outputs with a tolerance, naming the
 //!   tensor that differs;
 //! * [`rewrite_safetensors`]: a copy of a fixture with tensors renamed or re-encoded;
-//! * [`read_json`], [`small_tiger`]: fixture configs and the small TIGER shape that tests train.
+//! * [`read_json`], [`small_tiger`]: fixture configs and the small TIGER shape that tests train;
+//! * [`conformance`]: the model's parity and option checks, generic over the backend, run by
+//!   `gr-model`'s tests on the CPU and by `xtask`'s conformance test on every compiled backend.
+
+pub mod conformance;
 
 use std::path::{Path, PathBuf};
 
@@ -203,5 +207,6 @@ pub fn small_tiger() -> TigerConfig {
         num_buckets: 32,
         max_distance: 128,
         eps: 1e-6,
+        tie_heads: false,
     }
 }

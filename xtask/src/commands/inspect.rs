@@ -48,9 +48,13 @@ pub fn setup(ws: &Workspace, model: &str) -> Result<()> {
     Ok(())
 }
 
-/// `info`: the compiled-in backend, checked, and the project's folders.
+/// `info`: the compiled-in backend (and the GPU adapter it found, for wgpu), checked, and the
+/// project's folders.
 pub fn info(ws: &Workspace) -> Result<()> {
     println!("backend: {}", backend::name());
+    if let Some(adapter) = backend::adapter() {
+        println!("adapter: {adapter}");
+    }
     backend::self_check::<backend::Backend>(&backend::device())?;
     println!("self-check: ok (64x64 matmul exact)");
     println!("project root: {}", ws.root.display());
