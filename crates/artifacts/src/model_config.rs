@@ -45,6 +45,11 @@ pub struct ModelConfig {
     /// logits of the valid digits, so the model starts as the most-popular list and learns the
     /// rest (needs `train.loss = "valid"` and `eval.renormalize = true`).
     pub prior: Prior,
+    /// Tie each level's output head to that level's rows of the SID embedding table (logits =
+    /// `d_model^-0.5 · state · E_levelᵀ`, T5's tied `lm_head`) instead of a separate head per level
+    /// (the reference). A digit seen in the history then starts close to its own logit, so the
+    /// model learns to follow the codes of recent items from few windows.
+    pub tie_heads: bool,
 }
 
 /// A fixed prior added to the model's per-level logits.
@@ -72,6 +77,7 @@ impl Default for ModelConfig {
             max_distance: 128,
             padding: Padding::Fixed,
             prior: Prior::None,
+            tie_heads: false,
         }
     }
 }

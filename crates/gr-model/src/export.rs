@@ -115,6 +115,12 @@ pub fn load_record<B: Backend>(
 
 /// Writes `model` to `path` as safetensors under the reference's parameter names
 /// ([`REFERENCE_NAMES`]), `Linear` weights as PyTorch's `[out, in]`.
+/// A model with tied heads is written with its heads untied ([`Tiger::untie_heads`]), so the
+/// file is the reference's format either way.
 pub fn export_safetensors<B: Backend>(model: &Tiger<B>, path: &Path) -> Result<()> {
-    save_safetensors(model, path, &REFERENCE_NAMES)
+    if model.tied {
+        save_safetensors(&model.clone().untie_heads(), path, &REFERENCE_NAMES)
+    } else {
+        save_safetensors(model, path, &REFERENCE_NAMES)
+    }
 }

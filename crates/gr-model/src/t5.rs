@@ -285,6 +285,29 @@ impl<B: Backend> T5Attention<B> {
         self.o.forward(ctx)
     }
 
+    /// [`T5Attention::attend`] for a single query position per row (`q` `[b, heads, 1, d_kv]`,
+    /// e.g. a cached decoding step): scores and context as broadcast products summed over one
+    /// axis, instead of `b · heads` one-row matrix products whose per-call cost dominates at
+    /// beam-search sizes. Returns the output `[b, 1, d]`.
+    pub fn attend_one(
+        &self,
+        q: Tensor<B, 4>,
+        k: Tensor<B, 4>,
+        v: Tensor<B, 4>,
+        bias: Tensor<B, 4>,
+    ) -> Tensor<B, 3> {
+        let [b, heads, _, d_kv] = q.dims();
+        // [b, h, 1, d] * [b, h, t, d] summed over d: [b, h, t, 1] → [b, h, 1, t].
+        let scores = (q * k).sum_dim(3).swap_dims(2, 3) + bias;
+        let probs = self.dropout.forward(softmax(scores, 3));
+        // [b, h, t, 1] * [b, h, t, d] summed over t: [b, h, 1, d].
+        let ctx = (probs.swap_dims(2, 3) * v)
+            .sum_dim(2)
+            .swap_dims(1, 2)
+            .reshape([b, 1, heads * d_kv]);
+        self.o.forward(ctx)
+    }
+
     /// Attention of projected queries over projected keys/values with the additive `bias`;
     /// dropout (training) acts on the probabilities, which are returned as used (as
     /// transformers' `output_attentions`).

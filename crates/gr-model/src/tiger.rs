@@ -54,6 +54,10 @@ pub struct TigerConfig {
     pub max_distance: usize,
     /// RMS norm epsilon.
     pub eps: f64,
+    /// Output heads tied to the SID embedding table (`[model] tie_heads`); absent in the
+    /// fixtures' `config.json` (untied, the reference).
+    #[serde(default)]
+    pub tie_heads: bool,
 }
 
 impl TigerConfig {
@@ -73,6 +77,7 @@ impl TigerConfig {
             num_buckets: model.num_buckets,
             max_distance: model.max_distance,
             eps: 1e-6,
+            tie_heads: model.tie_heads,
         }
     }
 
@@ -278,7 +283,8 @@ pub struct Tiger<B: Backend> {
     pub decoder: Vec<TigerDecoderBlock<B>>,
     /// Decoder final norm.
     pub decoder_norm: RmsNorm<B>,
-    /// One head per level, `d → V`, no bias.
+    /// One head per level, `d → V`, no bias. Unused while `tied` (they are then filled from the
+    /// embedding table only for export, [`Tiger::untie_heads`]).
     pub heads: Vec<Linear<B>>,
     /// Dropout on the stacks' inputs and outputs.
     pub dropout: Dropout,
@@ -286,6 +292,8 @@ pub struct Tiger<B: Backend> {
     pub levels: usize,
     /// Codes per digit.
     pub codes: usize,
+    /// Level `l`'s logits are `d^-0.5 · state · E_lᵀ` (the embedding rows of level `l`).
+    pub tied: bool,
 }
 
 impl<B: Backend> Tiger<B> {
@@ -341,6 +349,7 @@ impl<B: Backend> Tiger<B> {
             dropout: dropout(),
             levels: cfg.num_levels,
             codes: cfg.codes_per_level,
+            tied: cfg.tie_heads,
         }
     }
 
@@ -582,7 +591,7 @@ impl<B: Backend> Tiger<B> {
                     Tensor::cat(vec![v, v_new], 2),
                 ),
             };
-            let (a, _) = block.self_attn.attend(
+            let a = block.self_attn.attend_one(
                 block.self_attn.project_q(normed),
                 k.clone(),
                 v.clone(),
@@ -612,19 +621,47 @@ impl<B: Backend> Tiger<B> {
 
     /// Logits `[n, V]` of SID level `level` from decoder states `[n, d]`.
     pub fn level_logits(&self, level: usize, states: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.heads[level].forward(states)
+        if self.tied {
+            states.matmul(self.tied_head(level))
+        } else {
+            self.heads[level].forward(states)
+        }
+    }
+
+    /// The tied head of `level` as a `Linear` weight `[d, V]`: `d^-0.5 · E_levelᵀ`.
+    fn tied_head(&self, level: usize) -> Tensor<B, 2> {
+        let [_, d] = self.embedding.weight.dims();
+        self.embedding
+            .weight
+            .val()
+            .slice([level * self.codes..(level + 1) * self.codes, 0..d])
+            .transpose()
+            .mul_scalar((d as f64).powf(-0.5))
+    }
+
+    /// The same model with separate heads equal to its tied ones (a no-op when untied): what the
+    /// reference's untied model computes identically, e.g. for the safetensors export.
+    pub fn untie_heads(mut self) -> Self {
+        if self.tied {
+            for level in 0..self.levels {
+                let weight = self.tied_head(level);
+                self.heads[level].weight = Param::from_tensor(weight);
+            }
+            self.tied = false;
+        }
+        self
     }
 
     /// Per-level logits `[b, levels, V]` from decoder states `[b, levels, d]`.
     pub fn logits(&self, states: Tensor<B, 3>) -> Tensor<B, 3> {
         let [b, _, d] = states.dims();
-        let per_level: Vec<Tensor<B, 3>> = self
-            .heads
-            .iter()
-            .enumerate()
-            .map(|(l, head)| {
-                head.forward(states.clone().slice([0..b, l..l + 1, 0..d]).reshape([b, d]))
-                    .unsqueeze_dim(1)
+        let per_level: Vec<Tensor<B, 3>> = (0..self.levels)
+            .map(|l| {
+                self.level_logits(
+                    l,
+                    states.clone().slice([0..b, l..l + 1, 0..d]).reshape([b, d]),
+                )
+                .unsqueeze_dim(1)
             })
             .collect();
         Tensor::cat(per_level, 1)
