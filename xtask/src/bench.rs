@@ -793,6 +793,12 @@ fn quick_recipe_peer(
         return Ok(None);
     }
     let (m, t) = (&config.model, &config.train);
+    // The same padding: with chunk_windows 0 and several workers ours pads each worker's share
+    // (sorted by length) to its own longest history, so the replica gets chunks of that size.
+    let chunk = match (t.chunk_windows, t.devices.len()) {
+        (0, n) if n > 1 => t.max_windows.div_ceil(n),
+        (c, _) => c,
+    };
     let mut args: Vec<String> = [
         "--minutes",
         &minutes.to_string(),
@@ -821,7 +827,7 @@ fn quick_recipe_peer(
         "--batch",
         &t.max_windows.to_string(),
         "--chunk",
-        &t.chunk_windows.to_string(),
+        &chunk.to_string(),
     ]
     .iter()
     .map(|s| s.to_string())

@@ -150,13 +150,13 @@ fn print_plan(config: &Config, users: &TrainUsers, model_cfg: &TigerConfig, para
     // ≈ 6 × parameters × tokens for forward + backward (dense part), per micro-batch.
     let flops = 6.0 * params as f64 * (windows * positions) as f64;
     eprintln!(
-        "train plan: {} training users, {} windows in all; micro-batch = {} users → ≤ {} windows of ≤ {} positions; ≈ {:.2} TFLOP per micro-batch at full length ({} parameters); validation every {} micro-batches{}",
+        "train plan: {} training users, {} windows in all; micro-batch = {} users → ≤ {} windows of ≤ {} positions; ≈ {:.2} GFLOP per micro-batch at full length ({} parameters); validation every {} micro-batches{}",
         users.users(),
         users.total_windows(),
         t.users_per_batch,
         t.max_windows,
         positions,
-        flops / 1e12,
+        flops / 1e9,
         params,
         t.val_every,
         t.limits_text(),
