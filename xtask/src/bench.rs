@@ -793,11 +793,11 @@ fn quick_recipe_peer(
         return Ok(None);
     }
     let (m, t) = (&config.model, &config.train);
-    // The same padding: with chunk_windows 0 and several workers ours pads each worker's share
-    // (sorted by length) to its own longest history, so the replica gets chunks of that size.
-    let chunk = match (t.chunk_windows, t.devices.len()) {
-        (0, n) if n > 1 => t.max_windows.div_ceil(n),
-        (c, _) => c,
+    // The same padding: the replica gets our chunk size (with chunk_windows 0 and several
+    // workers, each worker's length-sorted share of the micro-batch).
+    let chunk = match trainer::step::chunk_size(t.max_windows, t.chunk_windows, t.devices.len()) {
+        c if c >= t.max_windows => 0,
+        c => c,
     };
     let mut args: Vec<String> = [
         "--minutes",

@@ -14,15 +14,19 @@ use crate::windows::Example;
 /// A micro-batch's windows in chunks.
 pub type Chunks<'a> = Vec<&'a [Example]>;
 
-/// Splits `examples` into chunks of `chunk_windows` (0: one chunk, or one per device when there
-/// are several devices).
-pub fn chunks(examples: &[Example], chunk_windows: usize, devices: usize) -> Chunks<'_> {
-    let total = examples.len();
-    let chunk = match (chunk_windows, devices) {
+/// Windows per chunk of a micro-batch of `total` windows: `chunk_windows`, or with 0 the whole
+/// micro-batch, split evenly when there are several devices.
+pub fn chunk_size(total: usize, chunk_windows: usize, devices: usize) -> usize {
+    match (chunk_windows, devices) {
         (0, 0 | 1) => total,
         (0, n) => total.div_ceil(n),
         (c, _) => c,
-    };
+    }
+}
+
+/// Splits `examples` into chunks of [`chunk_size`] windows.
+pub fn chunks(examples: &[Example], chunk_windows: usize, devices: usize) -> Chunks<'_> {
+    let chunk = chunk_size(examples.len(), chunk_windows, devices);
     examples.chunks(chunk.max(1)).collect()
 }
 
