@@ -14,21 +14,12 @@ use xtask::workspace::Workspace;
 
 test_support::conformance_tests!(Backend, TrainBackend, device());
 
-/// The demo pipeline on this backend with a short schedule and collaborative embeddings (no
-/// sentence-encoder weights needed): data → embed → sids → train → eval → report for TIGER and
-/// RASTP. Both models learn (the training loss falls) and rank well above the most-popular
-/// baseline, as on the CPU.
-///
-/// Ignored on `wgpu` (run it with `--ignored` on a real GPU): on lavapipe, Mesa's software Vulkan
-/// that CI uses, every new tensor shape compiles new kernels through LLVM on the CPU, and the
-/// demo's dynamically padded micro-batches bring new shapes at every step — fewer than 10 of the
-/// first variant's 60 micro-batches ran in 8 minutes (docs/benchmarks.md, "GPU path"). The same training code
-/// runs on lavapipe in `fresh_model_learns_a_batch` (40 Adam steps, fixed shapes).
+/// The demo pipeline on this backend under the `short` profile (the tiny model, 100 micro-batches
+/// of at most 64 windows) with collaborative embeddings (no sentence-encoder weights needed):
+/// data → embed → sids → train → eval → report for TIGER and RASTP. Both models learn (the training
+/// loss falls) and rank above the most-popular baseline, as on the CPU. On lavapipe (CI) this is
+/// the slow test: ~3–4 s per micro-batch, and the first run compiles every kernel through LLVM.
 #[test]
-#[cfg_attr(
-    all(feature = "wgpu", not(feature = "cuda")),
-    ignore = "too slow on lavapipe (a kernel compile per new shape); run with --ignored on a GPU"
-)]
 fn demo_trains_and_evaluates() {
     let runs = tempfile::tempdir().unwrap();
     let ws = Workspace::at(
@@ -36,13 +27,8 @@ fn demo_trains_and_evaluates() {
         None,
         Some(runs.path().to_path_buf()),
     );
-    let sets = [
-        "embedding.source=cf",
-        "train.max_batches=60",
-        "train.val_every=30",
-    ]
-    .map(String::from);
-    let cfg = ws.config("demo", None, "paper", &sets).unwrap();
+    let sets = ["embedding.source=cf".to_string()];
+    let cfg = ws.config("demo", None, "short", &sets).unwrap();
     let opts = PipelineOptions {
         until: None,
         force: false,
@@ -64,7 +50,7 @@ fn demo_trains_and_evaluates() {
             serde_json::from_str(&read("eval/{v}/seed-42/metrics.json")).unwrap();
         let (ours, popular) = (m.model.recall[&10], m.popularity.recall[&10]);
         assert!(
-            ours < 1.0 && ours > 2.0 * popular,
+            ours < 1.0 && ours > 1.5 * popular,
             "{variant} on {}: Recall@10 {ours} vs most popular {popular}",
             xtask::backend::name()
         );
@@ -78,7 +64,7 @@ fn demo_trains_and_evaluates() {
             .filter(|r| r.kind == artifacts::model::LogKind::Train)
             .filter_map(|r| r.loss)
             .collect();
-        // A row every 3 micro-batches (val_every / 8).
+        // A row every 6 micro-batches (val_every / 8).
         assert!(losses.len() >= 15, "{variant}: {} log rows", losses.len());
         assert!(
             losses.iter().all(|l| l.is_finite()),
@@ -86,8 +72,10 @@ fn demo_trains_and_evaluates() {
         );
         let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len() as f64;
         let (first, last) = (mean(&losses[..3]), mean(&losses[losses.len() - 3..]));
+        // The valid-digit loss starts near the popularity prior's (~5.9 nats on the demo) and
+        // falls by ~0.7 nats in 100 micro-batches on the CPU; a model that learns nothing stays.
         assert!(
-            last < 0.8 * first,
+            last < first - 0.3,
             "{variant}: training loss {first:.3} -> {last:.3}"
         );
     }

@@ -275,37 +275,9 @@ impl<B: Backend> T5Attention<B> {
             .forward(x)
             .reshape([b, group, self.n_heads, self.d_kv])
             .swap_dims(1, 2);
-        let probs = self
-            .dropout
-            .forward(softmax(q.matmul(k.swap_dims(2, 3)) + bias, 3));
-        let ctx = probs
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([n, 1, self.n_heads * self.d_kv]);
-        self.o.forward(ctx)
-    }
-
-    /// [`T5Attention::attend`] for a single query position per row (`q` `[b, heads, 1, d_kv]`,
-    /// e.g. a cached decoding step): scores and context as broadcast products summed over one
-    /// axis, instead of `b · heads` one-row matrix products whose per-call cost dominates at
-    /// beam-search sizes. Returns the output `[b, 1, d]`.
-    pub fn attend_one(
-        &self,
-        q: Tensor<B, 4>,
-        k: Tensor<B, 4>,
-        v: Tensor<B, 4>,
-        bias: Tensor<B, 4>,
-    ) -> Tensor<B, 3> {
-        let [b, heads, _, d_kv] = q.dims();
-        // [b, h, 1, d] * [b, h, t, d] summed over d: [b, h, t, 1] → [b, h, 1, t].
-        let scores = (q * k).sum_dim(3).swap_dims(2, 3) + bias;
-        let probs = self.dropout.forward(softmax(scores, 3));
-        // [b, h, t, 1] * [b, h, t, d] summed over t: [b, h, 1, d].
-        let ctx = (probs.swap_dims(2, 3) * v)
-            .sum_dim(2)
-            .swap_dims(1, 2)
-            .reshape([b, 1, heads * d_kv]);
-        self.o.forward(ctx)
+        let (ctx, _) = self.attend_heads(q, k, v, bias);
+        self.o
+            .forward(ctx.reshape([n, 1, self.n_heads * self.d_kv]))
     }
 
     /// Attention of projected queries over projected keys/values with the additive `bias`;
@@ -319,15 +291,39 @@ impl<B: Backend> T5Attention<B> {
         bias: Tensor<B, 4>,
     ) -> (Tensor<B, 3>, Tensor<B, 4>) {
         let [b, _, q_len, _] = q.dims();
+        let (ctx, probs) = self.attend_heads(q, k, v, bias);
+        let ctx = ctx.reshape([b, q_len, self.n_heads * self.d_kv]);
+        (self.o.forward(ctx), probs)
+    }
+
+    /// The heads' contexts `[b, q, heads, d_kv]` and probabilities `[b, heads, q, k]`.
+    ///
+    /// A single query row (`q == 1`: a cached decoding step, a beam search's first step) is
+    /// scored as broadcast products summed over one axis rather than as one-row matrix products:
+    /// on the CPU a one-row product's per-call cost dominates at beam-search sizes, and on
+    /// burn-cubecl (wgpu, CUDA) the autotuner may pick its vector-matrix kernel for a key length
+    /// that kernel cannot run — for a transposed key matrix its tune key does not record whether
+    /// the number of keys is a multiple of the plane size, so a kernel chosen for 64 keys is
+    /// reused for RASTP's 50 and the launch fails (burn 0.21 / cubek-matmul 0.2).
+    fn attend_heads(
+        &self,
+        q: Tensor<B, 4>,
+        k: Tensor<B, 4>,
+        v: Tensor<B, 4>,
+        bias: Tensor<B, 4>,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        if q.dims()[2] == 1 {
+            // [b, h, 1, d] * [b, h, t, d] summed over d: [b, h, t, 1] → [b, h, 1, t].
+            let scores = (q * k).sum_dim(3).swap_dims(2, 3) + bias;
+            let probs = self.dropout.forward(softmax(scores, 3));
+            // [b, h, t, 1] * [b, h, t, d] summed over t: [b, h, 1, d].
+            let ctx = (probs.clone().swap_dims(2, 3) * v).sum_dim(2);
+            return (ctx.swap_dims(1, 2), probs);
+        }
         let scores = q.matmul(k.swap_dims(2, 3)) + bias;
         let probs = self.dropout.forward(softmax(scores, 3));
-        let ctx =
-            probs
-                .clone()
-                .matmul(v)
-                .swap_dims(1, 2)
-                .reshape([b, q_len, self.n_heads * self.d_kv]);
-        (self.o.forward(ctx), probs)
+        let ctx = probs.clone().matmul(v).swap_dims(1, 2);
+        (ctx, probs)
     }
 }
 

@@ -591,7 +591,7 @@ impl<B: Backend> Tiger<B> {
                     Tensor::cat(vec![v, v_new], 2),
                 ),
             };
-            let a = block.self_attn.attend_one(
+            let (a, _) = block.self_attn.attend(
                 block.self_attn.project_q(normed),
                 k.clone(),
                 v.clone(),

@@ -651,6 +651,69 @@ pub fn cached_decoding_equals_full_recompute<B: Backend>(dev: &B::Device) {
     }
 }
 
+/// A single query row (a cached decoding step; a beam search's first step, one beam per user) is
+/// attended with broadcast products rather than a matrix product; it gives what the same row
+/// gives inside a two-row product (1e-5), for key lengths that are and are not multiples of a
+/// GPU's plane size. (On burn-cubecl a one-row product over 64 keys, then over RASTP's 50, once
+/// crashed: the autotuner reused a vector-matrix kernel that needs a multiple of the plane size.)
+pub fn single_query_rows_attend_any_key_length<B: Backend>(dev: &B::Device) {
+    let cfg = gr_model::t5::T5Config {
+        vocab_size: 8,
+        d_model: 16,
+        d_kv: 8,
+        num_heads: 2,
+        d_ff: 32,
+        num_layers: 1,
+        relative_attention_num_buckets: 8,
+        relative_attention_max_distance: 16,
+        layer_norm_epsilon: 1e-6,
+        feed_forward_proj: "mlp".into(),
+    };
+    let attn = gr_model::t5::T5Attention::<B>::new(&cfg, false, true, 0.0, dev);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let mut random = |shape: [usize; 3]| {
+        let n = shape.iter().product::<usize>();
+        let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        Tensor::<B, 3>::from_data(TensorData::new(v, shape), dev)
+    };
+    for keys in [64usize, 56, 50, 33, 1] {
+        let users = 3;
+        let x = random([users, 2, 16]);
+        let (k, v) = attn.project_kv(random([users, keys, 16]));
+        let bias = random([users, 1, keys]).reshape([users, 1, 1, keys]);
+        let (two_rows, probs) = attn.attend(
+            attn.project_q(x.clone()),
+            k.clone(),
+            v.clone(),
+            bias.clone(),
+        );
+        let (one_row, one_probs) = attn.attend(
+            attn.project_q(x.clone().slice([0..users, 0..1, 0..16])),
+            k.clone(),
+            v.clone(),
+            bias.clone(),
+        );
+        let want = two_rows.slice([0..users, 0..1, 0..16]);
+        let err = max_abs(&vals(one_row), &vals(want.clone()));
+        assert!(
+            err < 1e-5,
+            "{keys} keys: single-row output differs by {err}"
+        );
+        let want_probs = probs.slice([0..users, 0..2, 0..1, 0..keys]);
+        let err = max_abs(&vals(one_probs), &vals(want_probs));
+        assert!(
+            err < 1e-5,
+            "{keys} keys: single-row probabilities differ by {err}"
+        );
+        let grouped = attn.attend_grouped(x.slice([0..users, 0..1, 0..16]), k, v, bias, 1);
+        let err = max_abs(&vals(grouped), &vals(want));
+        assert!(
+            err < 1e-5,
+            "{keys} keys: grouped (one beam) output differs by {err}"
+        );
+    }
+}
+
 /// Target SIDs of four users.
 fn four_targets<B: Backend>(dev: &B::Device) -> Tensor<B, 2, Int> {
     Tensor::from_data(
@@ -859,6 +922,10 @@ macro_rules! conformance_tests {
         #[test]
         fn cached_decoding_equals_full_recompute() {
             $crate::conformance::cached_decoding_equals_full_recompute::<$b>(&$dev);
+        }
+        #[test]
+        fn single_query_rows_attend_any_key_length() {
+            $crate::conformance::single_query_rows_attend_any_key_length::<$b>(&$dev);
         }
         #[test]
         fn fixed_and_dynamic_padding_agree() {
