@@ -83,7 +83,8 @@ pub struct ConfigArgs {
     /// Use this config file instead of configs/<dataset>.toml.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Profile overlay from configs/profiles/ (`paper`: the paper's settings; `quick`: bounded runs).
+    /// Profile overlay from configs/profiles/ (`paper`: the paper's settings; `quick`: the CPU
+    /// recipe; `short`: 100 micro-batches, for software GPU drivers; `ci`: a smoke test).
     #[arg(long, default_value = "paper")]
     pub profile: String,
     /// Override one key, e.g. --set data.max_history=20 (repeatable).
