@@ -657,19 +657,8 @@ pub fn cached_decoding_equals_full_recompute<B: Backend>(dev: &B::Device) {
 /// GPU's plane size. (On burn-cubecl a one-row product over 64 keys, then over RASTP's 50, once
 /// crashed: the autotuner reused a vector-matrix kernel that needs a multiple of the plane size.)
 pub fn single_query_rows_attend_any_key_length<B: Backend>(dev: &B::Device) {
-    let cfg = gr_model::t5::T5Config {
-        vocab_size: 8,
-        d_model: 16,
-        d_kv: 8,
-        num_heads: 2,
-        d_ff: 32,
-        num_layers: 1,
-        relative_attention_num_buckets: 8,
-        relative_attention_max_distance: 16,
-        layer_norm_epsilon: 1e-6,
-        feed_forward_proj: "mlp".into(),
-    };
-    let attn = gr_model::t5::T5Attention::<B>::new(&cfg, false, true, 0.0, dev);
+    // The fixture model's first cross-attention (d_model 16, no position-bias table).
+    let attn = tiger_tiny::<B>(dev).decoder[0].cross_attn.clone();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
     let mut random = |shape: [usize; 3]| {
         let n = shape.iter().product::<usize>();
@@ -699,7 +688,7 @@ pub fn single_query_rows_attend_any_key_length<B: Backend>(dev: &B::Device) {
             err < 1e-5,
             "{keys} keys: single-row output differs by {err}"
         );
-        let want_probs = probs.slice([0..users, 0..2, 0..1, 0..keys]);
+        let want_probs = probs.slice([0..users, 0..attn.n_heads, 0..1, 0..keys]);
         let err = max_abs(&vals(one_probs), &vals(want_probs));
         assert!(
             err < 1e-5,
