@@ -3,8 +3,7 @@
 
 use tiger_rastp::artifacts::dataset::Dataset;
 use tiger_rastp::artifacts::{Config, ConfigLayer, Manifest};
-use xtask::pipeline::{self, PipelineOptions, StageId, Status, registry};
-use xtask::workspace::Workspace;
+use pipeline::{PipelineOptions, StageId, Status, Workspace, engine, registry};
 
 fn workspace(runs: &std::path::Path) -> Workspace {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
@@ -26,7 +25,7 @@ fn demo_dataset_artifact_follows_leave_one_out() {
         force: false,
         seeds: vec![42],
     };
-    let reports = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let reports = engine::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
     assert_eq!(reports[0].status, Status::Ran);
 
     let dir = runs.path().join("demo/data");
@@ -56,10 +55,10 @@ fn demo_dataset_artifact_follows_leave_one_out() {
     );
 
     // The same config is reused; a different generator seed re-runs.
-    let again = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let again = engine::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
     assert_eq!(again[0].status, Status::UpToDate);
     let other = demo_config(&ws, &["data.max_history=8", "data.synthetic.seed=9"]);
-    let rerun = pipeline::run(&ws, "demo", &other, &registry(), &opts).unwrap();
+    let rerun = engine::run(&ws, "demo", &other, &registry(), &opts).unwrap();
     assert_eq!(rerun[0].status, Status::Ran);
     assert_ne!(
         Manifest::read(&dir).unwrap().unwrap().content_hash,
@@ -94,7 +93,7 @@ fn demo_embeddings_from_text_and_from_cooccurrence() {
 
     // Collaborative embeddings: no model needed.
     let cfg = demo_config(&ws, &["embedding.source=cf", "embedding.cf.dim=16"]);
-    let r = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let r = engine::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
     assert_eq!((r[0].status, r[1].status), (Status::Ran, Status::Ran));
     let dir = runs.path().join("demo/embed");
     let e = ItemEmbeddings::read(&dir).unwrap();
@@ -110,7 +109,7 @@ fn demo_embeddings_from_text_and_from_cooccurrence() {
     // Text through the real MiniLM (fetched like `cargo xtask setup`): 384-d, unit rows, and
     // items of the same sub-category closer than items of different categories.
     let cfg = demo_config(&ws, &[]);
-    let r = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let r = engine::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
     assert_eq!((r[0].status, r[1].status), (Status::UpToDate, Status::Ran));
     let e = ItemEmbeddings::read(&dir).unwrap();
     assert_eq!(e.dim, 384);
@@ -121,7 +120,7 @@ fn demo_embeddings_from_text_and_from_cooccurrence() {
     let m = Manifest::read(&dir).unwrap().unwrap();
     assert_eq!(m.details["source"], "text");
     assert_eq!(m.details["source_requested"], "auto");
-    let again = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let again = engine::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
     assert_eq!(again[1].status, Status::UpToDate);
 }
 
@@ -142,7 +141,7 @@ fn demo_semantic_ids_are_unique_and_follow_the_seed() {
         "quantizer.codebook_size=8",
     ];
     let cfg = demo_config(&ws, &base);
-    let r = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let r = engine::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
     assert_eq!(r[2].stage, StageId::Sids);
     assert_eq!(r[2].status, Status::Ran);
     let dir = runs.path().join("demo/sids");
@@ -164,12 +163,12 @@ fn demo_semantic_ids_are_unique_and_follow_the_seed() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("stats.json")).unwrap()).unwrap();
     assert_eq!(stats["levels"].as_array().unwrap().len(), 3);
 
-    let again = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let again = engine::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
     assert_eq!(again[2].status, Status::UpToDate);
     let mut sets = base.to_vec();
     sets.push("quantizer.seed=7");
     let reseeded =
-        pipeline::run(&ws, "demo", &demo_config(&ws, &sets), &registry(), &opts).unwrap();
+        engine::run(&ws, "demo", &demo_config(&ws, &sets), &registry(), &opts).unwrap();
     assert_eq!(
         (reseeded[1].status, reseeded[2].status),
         (Status::UpToDate, Status::Ran)

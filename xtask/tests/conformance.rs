@@ -8,9 +8,8 @@
 //! `scripts/gpu-check.sh`). wgpu and CUDA share burn-cubecl's kernels, so what passes on lavapipe
 //! exercises the code CUDA runs.
 
-use xtask::backend::{Backend, TrainBackend, device};
-use xtask::pipeline::{self, PipelineOptions, Status, registry};
-use xtask::workspace::Workspace;
+use pipeline::backend::{Backend, TrainBackend, device};
+use pipeline::{PipelineOptions, Status, Workspace, engine, registry};
 
 test_support::conformance_tests!(Backend, TrainBackend, device());
 
@@ -34,7 +33,7 @@ fn demo_trains_and_evaluates() {
         force: false,
         seeds: vec![42],
     };
-    let reports = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let reports = engine::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
     assert!(
         reports.iter().all(|r| r.status == Status::Ran),
         "{reports:?}"
@@ -52,7 +51,7 @@ fn demo_trains_and_evaluates() {
         assert!(
             ours < 1.0 && ours > 1.5 * popular,
             "{variant} on {}: Recall@10 {ours} vs most popular {popular}",
-            xtask::backend::name()
+            pipeline::backend::name()
         );
         let log = artifacts::model::read_log(&demo.join(format!(
             "train/{variant}/seed-42/{}",

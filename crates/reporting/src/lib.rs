@@ -5,8 +5,10 @@
 //! * [`runs`]: one run's training summary, metrics and log, read from its artifacts;
 //! * [`stats`]: mean ± std over seeds, the paper's Table 2, metric columns;
 //! * [`table2`]: the pipeline report (`report.md`);
-//! * [`plots`]: validation curves and x/y plots (SVG and PNG).
+//! * [`plots`]: validation curves and x/y plots (SVG and PNG);
+//! * [`experiments`]: the experiments' reports (RQ1 across datasets, RQ2's and RQ3's tables and plots).
 
+pub mod experiments;
 pub mod plots;
 pub mod runs;
 pub mod stats;
