@@ -8,13 +8,15 @@
 //! * [`model`]: the `Model` artifact's files (training summary, log, stop reasons);
 //! * [`metrics`]: the `Metrics` artifact (Recall/NDCG of a model and of the popularity baseline);
 //! * [`lock`]: one pipeline at a time per runs folder and dataset;
-//! * [`progress`]: progress bars on a terminal, plain log lines elsewhere.
+//! * [`progress`]: progress bars on a terminal, plain log lines elsewhere;
+//! * [`error`]: the crate's [`Error`].
 //!
 //! Stage crates depend on this crate, never on each other's outputs directly.
 
 pub mod config;
 pub mod dataset;
 pub mod embeddings;
+pub mod error;
 pub mod hashing;
 pub mod lock;
 pub mod manifest;
@@ -26,5 +28,6 @@ pub mod sids;
 pub mod store;
 
 pub use config::{Config, ConfigLayer};
+pub use error::{Damage, Error, Result};
 pub use manifest::Manifest;
 pub use store::ArtifactWriter;
