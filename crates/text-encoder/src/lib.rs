@@ -10,8 +10,10 @@
 pub mod bert;
 pub mod cf;
 pub mod encode;
+pub mod error;
 pub mod models;
 pub mod template;
 
 pub use encode::{EncodeReport, SentenceEncoder};
+pub use error::{Error, Result};
 pub use template::ItemTextTemplate;
