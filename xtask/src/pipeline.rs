@@ -98,7 +98,7 @@ pub fn run(
     let variant_configs: Vec<Config> = variants
         .iter()
         .map(|v| config.for_variant(v))
-        .collect::<Result<_>>()?;
+        .collect::<Result<_, _>>()?;
     let config_of = |key: Option<&RunKey>| match key {
         Some(k) => variants
             .iter()

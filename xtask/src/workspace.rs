@@ -117,7 +117,7 @@ impl Workspace {
             path: profile_path,
         });
         layers.extend(sets.iter().map(|s| ConfigLayer::Set(s.clone())));
-        Config::from_layers(&layers)
+        Ok(Config::from_layers(&layers)?)
     }
 }
 

@@ -72,11 +72,11 @@ impl EmbedStage {
 
     fn model_dir(ctx: &StageContext) -> Result<PathBuf> {
         let cfg = &ctx.config.embedding;
-        models::ensure(
+        Ok(models::ensure(
             &ctx.workspace.root.join("models"),
             &cfg.model,
             cfg.model_dir.as_deref(),
-        )
+        )?)
     }
 }
 
@@ -212,7 +212,7 @@ impl Stage for EmbedStage {
 /// One part as it is; several parts each L2-normalised per row, then concatenated.
 fn concat_normalized(n: usize, parts: &[(usize, Vec<f32>)]) -> Result<ItemEmbeddings> {
     if let [(dim, values)] = parts {
-        return ItemEmbeddings::new(n, *dim, values.clone());
+        return Ok(ItemEmbeddings::new(n, *dim, values.clone())?);
     }
     let dim: usize = parts.iter().map(|(d, _)| d).sum();
     let mut data = Vec::with_capacity(n * dim);
@@ -223,7 +223,7 @@ fn concat_normalized(n: usize, parts: &[(usize, Vec<f32>)]) -> Result<ItemEmbedd
             data.extend(row.iter().map(|v| v / norm));
         }
     }
-    ItemEmbeddings::new(n, dim, data)
+    Ok(ItemEmbeddings::new(n, dim, data)?)
 }
 
 #[cfg(test)]
