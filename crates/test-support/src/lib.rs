@@ -1,5 +1,6 @@
 //! Helpers shared by the workspace's tests (a dev-dependency only, never published):
 //!
+//! * [`project_root`]: the workspace's root folder (models, configs, datasets);
 //! * [`data!`] / [`data_dir`]: a crate's `tests/data/…` fixture paths, resolved at run time from
 //!   the calling crate's `CARGO_MANIFEST_DIR`;
 //! * [`Fixture`]: the named tensors of a safetensors fixture (inputs, expected outputs,
@@ -20,6 +21,17 @@ use burn::tensor::{Tensor, TensorData};
 use gr_model::tiger::TigerConfig;
 use safetensors::{Dtype, SafeTensors};
 use serde::de::DeserializeOwned;
+
+/// The project root: the nearest folder above the current directory with `Cargo.toml` and
+/// `configs/` (so a test binary carried to another machine works from inside any copy of the
+/// tree), else the tree this crate was built in.
+pub fn project_root() -> PathBuf {
+    let is_root = |d: &Path| d.join("configs").is_dir() && d.join("Cargo.toml").is_file();
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| cwd.ancestors().find(|d| is_root(d)).map(Path::to_path_buf))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}
 
 /// `tests/data` of the crate whose manifest folder is `manifest_dir`.
 pub fn data_dir(manifest_dir: &str) -> PathBuf {
