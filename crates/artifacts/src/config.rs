@@ -573,12 +573,10 @@ impl Config {
 
     /// Parses a configuration from TOML text (tests, embedded defaults).
     pub fn from_toml_str(text: &str) -> Result<Config> {
-        let table: toml::Table = text
-            .parse()
-            .map_err(|source| Error::InvalidToml {
-                path: None,
-                source: Box::new(source),
-            })?;
+        let table: toml::Table = text.parse().map_err(|source| Error::InvalidToml {
+            path: None,
+            source: Box::new(source),
+        })?;
         let mut config = Config::from_table(&table)?;
         config.derive();
         Ok(config)
