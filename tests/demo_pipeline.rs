@@ -1,25 +1,19 @@
 //! End to end: `cargo xtask pipeline demo` as a library call — data → embed → sids → train →
 //! eval → report for TIGER and RASTP — and the recommendations beat the most-popular baseline.
 
-use tiger_rastp::artifacts::Config;
-use tiger_rastp::artifacts::metrics::EvalReport;
 use pipeline::backend::{Backend, device};
 use pipeline::experiment::{self, ExperimentOptions, Question};
 use pipeline::recommend::Who;
-use pipeline::{Error, PipelineOptions, StageId, Status, TrainedRun, Workspace, engine, registry};
+use pipeline::{Demo, Error, StageId, Status, TrainedRun};
+use tiger_rastp::artifacts::Config;
+use tiger_rastp::artifacts::metrics::EvalReport;
 
 #[test]
 fn demo_pipeline_trains_evaluates_and_reports() {
     let runs = tempfile::tempdir().unwrap();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
-    let ws = Workspace::at(root, None, Some(runs.path().to_path_buf()));
-    let cfg: Config = ws.config("demo", None, "paper", &[]).unwrap();
-    let opts = PipelineOptions {
-        until: None,
-        force: false,
-        seeds: vec![42],
-    };
-    let reports = engine::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let demo_run = Demo::new(runs.path(), "paper", &[]).unwrap();
+    let (ws, cfg): (_, &Config) = (&demo_run.workspace, &demo_run.config);
+    let reports = demo_run.run_all(42).unwrap();
     assert!(
         reports.iter().all(|r| r.status == Status::Ran),
         "{reports:?}"
@@ -64,8 +58,8 @@ fn demo_pipeline_trains_evaluates_and_reports() {
     }
 
     // The trained model recommends ten real items with titles for a user.
-    let layout = ws.layout("demo");
-    let run = TrainedRun::<Backend>::load(&layout, &cfg, None, 42, &device()).unwrap();
+    let layout = demo_run.layout();
+    let run = TrainedRun::<Backend>::load(&layout, cfg, None, 42, &device()).unwrap();
     let recommend = |who: Who, top: usize| run.recommend(&who, top, &device());
     let answer = recommend(Who::User("1".into()), 10).unwrap();
     assert_eq!(run.run.variant.to_string(), "none");
@@ -99,7 +93,7 @@ fn demo_pipeline_trains_evaluates_and_reports() {
     );
 
     // Everything is reused on a second run.
-    let again = engine::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let again = demo_run.run_all(42).unwrap();
     assert!(
         again.iter().all(|r| r.status == Status::UpToDate),
         "{again:?}"
@@ -108,7 +102,7 @@ fn demo_pipeline_trains_evaluates_and_reports() {
     // RQ2 through the same pipeline: `none` and `rastp` are reused, the other reducers train.
     let config = ws.config("demo", None, "paper", &[]).unwrap();
     let plan = experiment::plan(Question::Rq2, &config, &ExperimentOptions::default()).unwrap();
-    let (path, stages) = experiment::run(&ws, "demo", &config, &plan).unwrap();
+    let (path, stages) = experiment::run(ws, "demo", &config, &plan).unwrap();
     let trained: Vec<String> = stages
         .iter()
         .filter(|r| r.stage == StageId::Train && r.status == Status::Ran)
@@ -134,7 +128,7 @@ fn demo_pipeline_trains_evaluates_and_reports() {
         );
     }
     // Run again: everything is reused and the report is rewritten in place.
-    let (_, stages) = experiment::run(&ws, "demo", &config, &plan).unwrap();
+    let (_, stages) = experiment::run(ws, "demo", &config, &plan).unwrap();
     assert!(
         stages.iter().all(|r| r.status == Status::UpToDate),
         "{stages:?}"
@@ -150,10 +144,15 @@ fn demo_pipeline_trains_evaluates_and_reports() {
     let record = demo.join("train/none/seed-42/model.mpk");
     let bytes = std::fs::read(&record).unwrap();
     std::fs::write(&record, &bytes[..bytes.len() / 2]).unwrap();
-    let err = TrainedRun::<Backend>::load(&layout, &cfg, None, 42, &device())
+    let err = TrainedRun::<Backend>::load(&layout, cfg, None, 42, &device())
         .err()
         .expect("a damaged model loads");
-    let text = format!("{:#}", anyhow::Error::from(err));
+    assert!(
+        matches!(err.artifact(), Some(tiger_rastp::artifacts::Error::Damaged { path, .. })
+            if path.ends_with("model.mpk")),
+        "{err:?}"
+    );
+    let text = err.to_string();
     assert!(
         text.contains("model.mpk is damaged") && text.contains("re-run"),
         "{text}"

@@ -123,7 +123,9 @@ pub fn self_check<B: BackendTrait>(device: &burn::tensor::Device<B>) -> Result<(
     if c.iter().all(|&v| v == want) {
         Ok(())
     } else {
-        Err(Error::Backend(format!("self-check failed: expected {want}")))
+        Err(Error::Backend(format!(
+            "self-check failed: expected {want}"
+        )))
     }
 }
 

@@ -161,9 +161,9 @@ pub fn run(
     };
     write_report(&dir, |tmp| {
         let md = markdown(&header, &cfg, &runs, tmp)?;
-        write_file(&tmp.join("report.md"), md)
+        write_file(&tmp.join(reporting::REPORT_FILE), md)
     })?;
-    Ok((dir.join("report.md"), reports))
+    Ok((dir.join(reporting::REPORT_FILE), reports))
 }
 
 /// Every (variant, seed) run of the plan, read from its `train` and `eval` artifacts.
@@ -189,8 +189,10 @@ fn write_report(dir: &Path, build: impl FnOnce(&Path) -> Result<()>) -> Result<(
 /// Writes the cross-dataset RQ1 table to `runs/all/experiments/rq1/report.md`.
 pub fn write_rq1_summary(ws: &Workspace, results: &[(String, Vec<RunResult>)]) -> Result<PathBuf> {
     let dir = ws.layout("all").experiment_dir(Question::Rq1.name());
-    write_report(&dir, |tmp| write_file(&tmp.join("report.md"), rq1_summary(results)))?;
-    Ok(dir.join("report.md"))
+    write_report(&dir, |tmp| {
+        write_file(&tmp.join(reporting::REPORT_FILE), rq1_summary(results))
+    })?;
+    Ok(dir.join(reporting::REPORT_FILE))
 }
 
 #[cfg(test)]

@@ -70,7 +70,11 @@ impl FromStr for StageId {
             .find(|s| s.name() == text)
             .ok_or_else(|| Error::UnknownStage {
                 name: text.to_string(),
-                known: StageId::ALL.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "),
+                known: StageId::ALL
+                    .iter()
+                    .map(|s| s.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
     }
 }
@@ -89,4 +93,3 @@ impl fmt::Display for RunKey {
         write!(f, "{}/seed-{}", self.variant, self.seed)
     }
 }
-

@@ -105,7 +105,7 @@ impl RunLayout {
 
     /// The copy of the report at the top of the dataset's folder (`<runs>/<dataset>/report.md`).
     pub fn report_copy(&self) -> PathBuf {
-        self.dir.join("report.md")
+        self.dir.join(reporting::REPORT_FILE)
     }
 
     /// Where a stage keeps state between attempts (checkpoints): beside its artifact directory
@@ -144,7 +144,12 @@ impl RunLayout {
 
     /// The trained run to use: `variant` (made canonical), else the first of `run.variants` that
     /// has a `train` artifact for `seed`.
-    pub fn find_trained(&self, config: &Config, variant: Option<Variant>, seed: u64) -> Result<RunKey> {
+    pub fn find_trained(
+        &self,
+        config: &Config,
+        variant: Option<Variant>,
+        seed: u64,
+    ) -> Result<RunKey> {
         let candidates: Vec<Variant> = match variant {
             Some(v) => vec![v.canonical(&config.reducer)],
             None => config.variants(),
@@ -179,14 +184,23 @@ mod tests {
         };
         assert_eq!(l.data(), Path::new("/runs/beauty/data"));
         assert_eq!(l.sids(), Path::new("/runs/beauty/sids"));
-        assert_eq!(l.train(&k), Path::new("/runs/beauty/train/rastp@1:0.5/seed-7"));
-        assert_eq!(l.eval(&k), Path::new("/runs/beauty/eval/rastp@1:0.5/seed-7"));
+        assert_eq!(
+            l.train(&k),
+            Path::new("/runs/beauty/train/rastp@1:0.5/seed-7")
+        );
+        assert_eq!(
+            l.eval(&k),
+            Path::new("/runs/beauty/eval/rastp@1:0.5/seed-7")
+        );
         assert_eq!(l.artifact(StageId::Data, Some(&k)), l.data());
         assert_eq!(
             RunLayout::work_dir(&l.train(&k)),
             Path::new("/runs/beauty/train/rastp@1:0.5/seed-7.work")
         );
-        assert_eq!(l.experiment_dir("rq3"), Path::new("/runs/beauty/experiments/rq3"));
+        assert_eq!(
+            l.experiment_dir("rq3"),
+            Path::new("/runs/beauty/experiments/rq3")
+        );
     }
 
     #[test]
@@ -210,7 +224,10 @@ mod tests {
         assert_eq!(l.find_trained(&cfg, None, 3).unwrap(), k);
         assert!(matches!(
             l.require(StageId::Sids, None),
-            Err(Error::MissingArtifact { stage: StageId::Sids, .. })
+            Err(Error::MissingArtifact {
+                stage: StageId::Sids,
+                ..
+            })
         ));
     }
 }

@@ -9,12 +9,14 @@
 //!   stages data → embed → sids → train → eval → report;
 //! * [`experiment`]: the paper's research questions as plans over the unchanged pipeline;
 //! * [`recommend`]: top-K items for a user or a history from a trained run;
+//! * [`demo`]: the synthetic demo dataset through the real stages in a runs folder of its own;
 //! * [`backend`]: the burn backend picked by Cargo features (`cuda`, `wgpu`, `tch`; default
 //!   `flex`), the only place that names one.
 //!
 //! Errors are [`Error`]: variants a caller can act on (unknown user, missing artifact, …).
 
 pub mod backend;
+pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod experiment;
@@ -25,6 +27,7 @@ pub mod recommend;
 pub mod stages;
 pub mod workspace;
 
+pub use demo::Demo;
 pub use engine::{PipelineOptions, StageReport, Status};
 pub use error::{Error, Result};
 pub use id::{RunKey, StageId};

@@ -87,11 +87,14 @@ impl<B: Backend> TrainedRun<B> {
                 asins
                     .iter()
                     .map(|a| {
-                        by_asin.get(a.as_str()).copied().ok_or_else(|| Error::UnknownItem {
-                            id: a.clone(),
-                            dataset: dataset(),
-                            hint: String::new(),
-                        })
+                        by_asin
+                            .get(a.as_str())
+                            .copied()
+                            .ok_or_else(|| Error::UnknownItem {
+                                id: a.clone(),
+                                dataset: dataset(),
+                                hint: String::new(),
+                            })
                     })
                     .collect::<Result<_>>()?
             }
@@ -170,8 +173,6 @@ impl<B: Backend> TrainedRun<B> {
     /// The `top` best items for `who`.
     pub fn recommend(&self, who: &Who, top: usize, device: &B::Device) -> Result<Recommendations> {
         let history = self.history_of(who)?;
-        Ok(self
-            .recommend_histories(&[history], top, device)?
-            .remove(0))
+        Ok(self.recommend_histories(&[history], top, device)?.remove(0))
     }
 }

@@ -149,11 +149,9 @@ impl Workspace {
     /// Resolves where `dataset`'s interactions come from.
     pub fn data_source(&self, dataset: &str, config: &Config) -> Result<data_amazon::Source> {
         let dir = self.dataset_dir(dataset);
-        data_amazon::Source::resolve(&dir, &config.data).map_err(|e| {
-            Error::Library(e.context(format!(
-                "dataset `{dataset}`: link its folder with `cargo xtask data fetch {dataset} --from DIR`, or \
-                 download it with `cargo xtask data fetch {dataset}` (see datasets/README.md)"
-            )))
+        data_amazon::Source::resolve(&dir, &config.data).map_err(|source| Error::NoDataSource {
+            dataset: dataset.to_string(),
+            source,
         })
     }
 

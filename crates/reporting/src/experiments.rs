@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Result;
+use crate::error::Result;
 use artifacts::Config;
 use artifacts::config::{ReducerKind, Variant};
 
@@ -136,7 +136,10 @@ pub fn markdown(
         md,
         "\nProduced by `{}` (backend {}). PNG versions of the plots sit beside the SVG files.",
         if header.command.is_empty() {
-            format!("cargo xtask experiment {} {dataset}", header.question.name())
+            format!(
+                "cargo xtask experiment {} {dataset}",
+                header.question.name()
+            )
         } else {
             header.command.to_string()
         },
@@ -249,9 +252,7 @@ fn rq3_plots(config: &Config, runs: &[RunResult], dir: &Path) -> Result<()> {
     let mut by_ratio: Vec<(f64, f64, f64)> = Vec::new();
     let mut none: Option<(f64, f64)> = None;
     for (v, rs) in by_variant(runs) {
-        let variant: Variant = v
-            .parse()
-            .map_err(|e| anyhow::anyhow!("run variant `{v}`: {e}"))?;
+        let variant: Variant = v.parse()?;
         let r = variant.apply(base);
         let recall = mean_std(&rs.iter().map(|r| metric(r, 0)).collect::<Vec<_>>()).0;
         let time = mean_std(

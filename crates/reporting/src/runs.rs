@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use crate::error::{Error, Result};
 use artifacts::metrics::{EvalReport, METRICS_FILE};
 use artifacts::model::{TRAIN_LOG, TRAIN_SUMMARY, TrainSummary};
 
@@ -68,14 +68,22 @@ pub fn windows_per_s(runs: &[&RunResult]) -> Vec<f64> {
 pub fn time_saved_cell(variant: &str, runs: &[&RunResult], none_rate: Option<f64>) -> String {
     match none_rate {
         Some(n) if variant != "none" => {
-            format!("{:.1} %", 100.0 * time_saved(n, mean_std(&windows_per_s(runs)).0))
+            format!(
+                "{:.1} %",
+                100.0 * time_saved(n, mean_std(&windows_per_s(runs)).0)
+            )
         }
         _ => "-".into(),
     }
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is malformed", path.display()))
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.into(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| Error::Malformed {
+        path: path.into(),
+        source,
+    })
 }

@@ -138,8 +138,7 @@ pub fn train_step_one(
     warmup: usize,
     steps: usize,
 ) -> Result<StepTiming> {
-    use burn::optim::decay::WeightDecayConfig;
-    use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+    use burn::optim::{GradientsParams, Optimizer};
     use burn::tensor::{Tensor, TensorData};
     use gr_model::tiger::{Tiger, TigerConfig};
     use rand::{Rng, SeedableRng};
@@ -150,10 +149,9 @@ pub fn train_step_one(
     <A as burn::tensor::backend::Backend>::seed(&device, 42);
     let cfg = TigerConfig::reference();
     let mut model = Tiger::<A>::new(&cfg, &device);
-    let mut optim = AdamConfig::new()
-        .with_epsilon(1e-8)
-        .with_weight_decay(Some(WeightDecayConfig::new(1e-4)))
-        .init::<A, Tiger<A>>();
+    // The trainer's Adam with the default `[train]` (coupled L2 1e-4, lr 1e-3).
+    let train = artifacts::config::TrainConfig::default();
+    let mut optim = trainer::optimizer(&train).init::<A, Tiger<A>>();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let (items, levels, codes) = (30, cfg.num_levels, cfg.codes_per_level as i64);
     let sids: Vec<i64> = (0..batch * items * levels)
@@ -190,7 +188,7 @@ pub fn train_step_one(
             accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
         }
         losses.push(step_loss);
-        model = optim.step(1e-3, model, accumulator.grads());
+        model = optim.step(train.lr, model, accumulator.grads());
         if step >= warmup {
             steps_s.push(started.elapsed().as_secs_f64());
         }

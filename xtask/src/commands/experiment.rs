@@ -84,7 +84,10 @@ pub fn run(ws: &Workspace, args: &ExperimentArgs) -> Result<()> {
         eprintln!("{}", engine::table(&stages));
         println!("{}", std::fs::read_to_string(&report)?);
         println!("report: {}", report.display());
-        results.push((dataset.clone(), experiment::collect(&ws.layout(dataset), &plan)?));
+        results.push((
+            dataset.clone(),
+            experiment::collect(&ws.layout(dataset), &plan)?,
+        ));
     }
     if datasets.len() > 1 {
         let path = experiment::write_rq1_summary(ws, &results)?;

@@ -46,7 +46,8 @@ pub fn run(ws: &Workspace, args: &RecommendArgs) -> Result<()> {
         None => Who::History(args.history.clone()),
     };
     let started = std::time::Instant::now();
-    let run = TrainedRun::<Backend>::load(&ws.layout(dataset), &cfg, variant, args.seed, &device())?;
+    let run =
+        TrainedRun::<Backend>::load(&ws.layout(dataset), &cfg, variant, args.seed, &device())?;
     let recs = run.recommend(&who, args.top, &device())?;
     println!(
         "top {} for a history of {} items ({}, seed {}; {:.2} s) — * = already in the history",

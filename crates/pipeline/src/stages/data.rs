@@ -9,8 +9,8 @@ use artifacts::{ArtifactWriter, Config};
 use data_amazon::stats::DatasetStats;
 use serde::Serialize;
 
+use super::{Stage, StageContext, StageId, StageSpec};
 use crate::error::{Result, write_file};
-use super::{Stage, StageContext, StageSpec, StageId};
 
 /// Loads, filters and splits the interactions.
 pub struct DataStage;
@@ -64,7 +64,10 @@ impl Stage for DataStage {
         let (dataset, notes) = data_amazon::build(&source, &ctx.config.data)?;
         dataset.write(out.dir())?;
         let stats = DatasetStats::of(&dataset.interactions);
-        write_file(&out.file("stats.json"), serde_json::to_string_pretty(&stats)?)?;
+        write_file(
+            &out.file(artifacts::dataset::files::STATS),
+            serde_json::to_string_pretty(&stats)?,
+        )?;
         out.rows("users", stats.users as u64)
             .rows("items", stats.items as u64)
             .rows("interactions", stats.interactions as u64);

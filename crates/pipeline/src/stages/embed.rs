@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use artifacts::config::{EmbeddingConfig, EmbeddingSource};
-use artifacts::dataset::Dataset;
+use artifacts::dataset::{Dataset, files};
 use artifacts::embeddings::{EMBEDDINGS_SCHEMA_VERSION, ItemEmbeddings};
 use artifacts::{ArtifactWriter, Config};
 use serde::Serialize;
@@ -13,9 +13,9 @@ use text_encoder::cf::cf_embeddings;
 use text_encoder::encode::MODEL_FILES;
 use text_encoder::{ItemTextTemplate, SentenceEncoder, models};
 
-use crate::error::{Error, Result, write_file};
-use super::{Stage, StageContext, StageSpec, StageId};
+use super::{Stage, StageContext, StageId, StageSpec};
 use crate::backend;
+use crate::error::{Error, Result, write_file};
 
 /// Embeds every item.
 pub struct EmbedStage;
@@ -108,10 +108,10 @@ impl Stage for EmbedStage {
     }
 
     fn upstream_files(&self, _upstream: StageId, config: &Config) -> Option<Vec<&'static str>> {
-        // Item texts come from items.parquet; collaborative vectors from the training split only.
+        // Item texts come from the items table; collaborative vectors from the training split only.
         Some(match config.embedding.source {
-            EmbeddingSource::Text => vec!["items.parquet"],
-            _ => vec!["items.parquet", "train.parquet"],
+            EmbeddingSource::Text => vec![files::ITEMS],
+            _ => vec![files::ITEMS, files::TRAIN],
         })
     }
 
@@ -156,7 +156,10 @@ impl Stage for EmbedStage {
                 cfg.max_tokens,
                 &backend::device(),
             )
-            .map_err(|e| e.context(format!("loading the sentence encoder from {}", dir.display())))?;
+            .map_err(|source| Error::LoadEncoder {
+                dir: dir.clone(),
+                source,
+            })?;
             let (values, report) = encoder.embed(&texts, cfg.batch_size, "embed")?;
             eprintln!(
                 "embed: {n} texts in {:.1} s ({:.1} items/s), {} tokens, {} truncated at {} tokens",

@@ -2,7 +2,7 @@
 //! NDCG@K by beam search (docs/reference.md §6), the most-popular baseline by the same metric
 //! code, and users/s — into `metrics.json` (the `Metrics` artifact, `artifacts::metrics`).
 
-use artifacts::dataset::subsample;
+use artifacts::dataset::{files, subsample};
 use artifacts::metrics::{EvalReport, METRICS_FILE};
 use artifacts::{ArtifactWriter, Config};
 use evaluator::{EvalSettings, evaluate, popularity};
@@ -30,7 +30,7 @@ impl Stage for EvalStage {
     }
 
     fn upstream_files(&self, upstream: StageId, _config: &Config) -> Option<Vec<&'static str>> {
-        (upstream == StageId::Data).then(|| vec!["train.parquet", "test.parquet"])
+        (upstream == StageId::Data).then(|| vec![files::TRAIN, files::TEST])
     }
 
     fn config_hash(&self, config: &Config) -> String {

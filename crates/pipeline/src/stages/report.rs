@@ -5,8 +5,8 @@
 use artifacts::{ArtifactWriter, Config};
 use reporting::RunResult;
 
+use super::{Stage, StageContext, StageId, StageSpec, Upstream};
 use crate::error::{Error, Result, write_file};
-use super::{Stage, StageContext, StageSpec, StageId, Upstream};
 
 /// Writes the report.
 pub struct ReportStage;
@@ -47,7 +47,7 @@ impl Stage for ReportStage {
         let runs = collect_runs(&ctx.upstream)?;
         let md = reporting::table2::markdown(ctx.dataset, ctx.config, &runs);
         reporting::plots::validation_plots(&runs, out.dir())?;
-        write_file(&out.file("report.md"), &md)?;
+        write_file(&out.file(reporting::REPORT_FILE), &md)?;
         artifacts::store::write_file_atomic(
             &ctx.layout.report_copy(),
             md.replace("](val_", "](report/val_").as_bytes(),

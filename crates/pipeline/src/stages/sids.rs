@@ -7,8 +7,8 @@ use artifacts::{ArtifactWriter, Config};
 use quantizer::{ItemQuantizer, LevelStats, RqKMeans, add_dedup_digit};
 use serde::Serialize;
 
+use super::{Stage, StageContext, StageId, StageSpec};
 use crate::error::{Result, write_file};
-use super::{Stage, StageContext, StageSpec, StageId};
 
 /// Quantizes the item embeddings.
 pub struct SidsStage;
@@ -77,7 +77,10 @@ impl Stage for SidsStage {
             dim: q.dim,
         }
         .write(out.dir())?;
-        write_file(&out.file("stats.json"), serde_json::to_string_pretty(&stats)?)?;
+        write_file(
+            &out.file(artifacts::sids::files::STATS),
+            serde_json::to_string_pretty(&stats)?,
+        )?;
         out.rows("items", emb.n as u64)
             .detail("quantizer", stats.quantizer.clone())
             .detail("unique_share_before_dedup", stats.unique_share_before_dedup)

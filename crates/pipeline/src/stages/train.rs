@@ -4,6 +4,7 @@
 //! `summary.json`. Checkpoints live in the work directory beside the artifact, so a killed run
 //! resumes where it stopped.
 
+use artifacts::dataset::files;
 use artifacts::model::{ModelShape, TRAIN_LOG, TRAIN_SUMMARY, TrainSummary, log_csv};
 use artifacts::{ArtifactWriter, Config};
 use burn::module::Module;
@@ -34,7 +35,7 @@ impl Stage for TrainStage {
     }
 
     fn upstream_files(&self, upstream: StageId, _config: &Config) -> Option<Vec<&'static str>> {
-        (upstream == StageId::Data).then(|| vec!["train.parquet", "valid.parquet"])
+        (upstream == StageId::Data).then(|| vec![files::TRAIN, files::VALID])
     }
 
     fn config_hash(&self, config: &Config) -> String {
