@@ -102,7 +102,7 @@ pub enum Error {
     NoDataSource {
         dataset: String,
         #[source]
-        source: data_amazon::Error,
+        source: Box<data_amazon::Error>,
     },
     /// Reading the raw dataset failed.
     #[error(transparent)]
@@ -115,7 +115,7 @@ pub enum Error {
     LoadEncoder {
         dir: PathBuf,
         #[source]
-        source: text_encoder::Error,
+        source: Box<text_encoder::Error>,
     },
     /// Quantizing the embeddings failed.
     #[error(transparent)]
@@ -151,10 +151,10 @@ impl Error {
             Error::Trainer(trainer::Error::Artifact(a)) => Some(a),
             Error::Trainer(trainer::Error::Model(e)) => model(e),
             Error::TextEncoder(text_encoder::Error::Artifact(a)) => Some(a),
-            Error::LoadEncoder {
-                source: text_encoder::Error::Artifact(a),
-                ..
-            } => Some(a),
+            Error::LoadEncoder { source, .. } => match source.as_ref() {
+                text_encoder::Error::Artifact(a) => Some(a),
+                _ => None,
+            },
             Error::Data(data_amazon::Error::Artifact(a)) => Some(a),
             Error::Report(reporting::Error::Artifact(a)) => Some(a),
             Error::Stage { source, .. } => source.artifact(),

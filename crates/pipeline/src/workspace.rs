@@ -151,7 +151,7 @@ impl Workspace {
         let dir = self.dataset_dir(dataset);
         data_amazon::Source::resolve(&dir, &config.data).map_err(|source| Error::NoDataSource {
             dataset: dataset.to_string(),
-            source,
+            source: Box::new(source),
         })
     }
 

@@ -158,7 +158,7 @@ impl Stage for EmbedStage {
             )
             .map_err(|source| Error::LoadEncoder {
                 dir: dir.clone(),
-                source,
+                source: Box::new(source),
             })?;
             let (values, report) = encoder.embed(&texts, cfg.batch_size, "embed")?;
             eprintln!(
