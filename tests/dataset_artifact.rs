@@ -1,32 +1,24 @@
 //! Cross-crate: the demo dataset goes through the real data stage and the orchestrator, and the
 //! `Dataset` artifact read back is consistent with the leave-one-out protocol.
 
+use pipeline::{Demo, PipelineOptions, StageId, Status};
 use tiger_rastp::artifacts::dataset::Dataset;
 use tiger_rastp::artifacts::{Config, ConfigLayer, Manifest};
-use xtask::pipeline::{self, PipelineOptions, StageId, Status, registry};
-use xtask::workspace::Workspace;
 
-fn workspace(runs: &std::path::Path) -> Workspace {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
-    Workspace::at(root, None, Some(runs.to_path_buf()))
-}
-
-fn demo_config(ws: &Workspace, sets: &[&str]) -> Config {
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    ws.config("demo", None, "quick", &sets).unwrap()
+fn demo(runs: &std::path::Path, sets: &[&str]) -> Demo {
+    Demo::new(runs, "quick", sets).unwrap()
 }
 
 #[test]
 fn demo_dataset_artifact_follows_leave_one_out() {
     let runs = tempfile::tempdir().unwrap();
-    let ws = workspace(runs.path());
-    let cfg = demo_config(&ws, &["data.max_history=8"]);
+    let demo_run = demo(runs.path(), &["data.max_history=8"]);
     let opts = PipelineOptions {
         until: Some(StageId::Data),
         force: false,
         seeds: vec![42],
     };
-    let reports = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let reports = demo_run.run(&opts).unwrap();
     assert_eq!(reports[0].status, Status::Ran);
 
     let dir = runs.path().join("demo/data");
@@ -56,10 +48,13 @@ fn demo_dataset_artifact_follows_leave_one_out() {
     );
 
     // The same config is reused; a different generator seed re-runs.
-    let again = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let again = demo_run.run(&opts).unwrap();
     assert_eq!(again[0].status, Status::UpToDate);
-    let other = demo_config(&ws, &["data.max_history=8", "data.synthetic.seed=9"]);
-    let rerun = pipeline::run(&ws, "demo", &other, &registry(), &opts).unwrap();
+    let other = demo(
+        runs.path(),
+        &["data.max_history=8", "data.synthetic.seed=9"],
+    );
+    let rerun = other.run(&opts).unwrap();
     assert_eq!(rerun[0].status, Status::Ran);
     assert_ne!(
         Manifest::read(&dir).unwrap().unwrap().content_hash,
@@ -85,7 +80,6 @@ fn profiles_and_files_compose() {
 fn demo_embeddings_from_text_and_from_cooccurrence() {
     use tiger_rastp::artifacts::embeddings::ItemEmbeddings;
     let runs = tempfile::tempdir().unwrap();
-    let ws = workspace(runs.path());
     let opts = PipelineOptions {
         until: Some(StageId::Embed),
         force: false,
@@ -93,8 +87,8 @@ fn demo_embeddings_from_text_and_from_cooccurrence() {
     };
 
     // Collaborative embeddings: no model needed.
-    let cfg = demo_config(&ws, &["embedding.source=cf", "embedding.cf.dim=16"]);
-    let r = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let demo_run = demo(runs.path(), &["embedding.source=cf", "embedding.cf.dim=16"]);
+    let r = demo_run.run(&opts).unwrap();
     assert_eq!((r[0].status, r[1].status), (Status::Ran, Status::Ran));
     let dir = runs.path().join("demo/embed");
     let e = ItemEmbeddings::read(&dir).unwrap();
@@ -109,8 +103,8 @@ fn demo_embeddings_from_text_and_from_cooccurrence() {
 
     // Text through the real MiniLM (fetched like `cargo xtask setup`): 384-d, unit rows, and
     // items of the same sub-category closer than items of different categories.
-    let cfg = demo_config(&ws, &[]);
-    let r = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let demo_run = demo(runs.path(), &[]);
+    let r = demo_run.run(&opts).unwrap();
     assert_eq!((r[0].status, r[1].status), (Status::UpToDate, Status::Ran));
     let e = ItemEmbeddings::read(&dir).unwrap();
     assert_eq!(e.dim, 384);
@@ -121,7 +115,7 @@ fn demo_embeddings_from_text_and_from_cooccurrence() {
     let m = Manifest::read(&dir).unwrap().unwrap();
     assert_eq!(m.details["source"], "text");
     assert_eq!(m.details["source_requested"], "auto");
-    let again = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let again = demo_run.run(&opts).unwrap();
     assert_eq!(again[1].status, Status::UpToDate);
 }
 
@@ -130,7 +124,6 @@ fn demo_semantic_ids_are_unique_and_follow_the_seed() {
     use std::collections::HashSet;
     use tiger_rastp::artifacts::sids::SemanticIds;
     let runs = tempfile::tempdir().unwrap();
-    let ws = workspace(runs.path());
     let opts = PipelineOptions {
         until: Some(StageId::Sids),
         force: false,
@@ -141,8 +134,8 @@ fn demo_semantic_ids_are_unique_and_follow_the_seed() {
         "embedding.cf.dim=16",
         "quantizer.codebook_size=8",
     ];
-    let cfg = demo_config(&ws, &base);
-    let r = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let demo_run = demo(runs.path(), &base);
+    let r = demo_run.run(&opts).unwrap();
     assert_eq!(r[2].stage, StageId::Sids);
     assert_eq!(r[2].status, Status::Ran);
     let dir = runs.path().join("demo/sids");
@@ -164,12 +157,11 @@ fn demo_semantic_ids_are_unique_and_follow_the_seed() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("stats.json")).unwrap()).unwrap();
     assert_eq!(stats["levels"].as_array().unwrap().len(), 3);
 
-    let again = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let again = demo_run.run(&opts).unwrap();
     assert_eq!(again[2].status, Status::UpToDate);
     let mut sets = base.to_vec();
     sets.push("quantizer.seed=7");
-    let reseeded =
-        pipeline::run(&ws, "demo", &demo_config(&ws, &sets), &registry(), &opts).unwrap();
+    let reseeded = demo(runs.path(), &sets).run(&opts).unwrap();
     assert_eq!(
         (reseeded[1].status, reseeded[2].status),
         (Status::UpToDate, Status::Ran)

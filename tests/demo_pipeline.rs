@@ -1,24 +1,19 @@
 //! End to end: `cargo xtask pipeline demo` as a library call — data → embed → sids → train →
 //! eval → report for TIGER and RASTP — and the recommendations beat the most-popular baseline.
 
+use pipeline::backend::{Backend, device};
+use pipeline::experiment::{self, ExperimentOptions, Question};
+use pipeline::recommend::Who;
+use pipeline::{Demo, Error, StageId, Status, TrainedRun};
 use tiger_rastp::artifacts::Config;
 use tiger_rastp::artifacts::metrics::EvalReport;
-use xtask::experiment::{self, ExperimentOptions, Question};
-use xtask::pipeline::{self, PipelineOptions, StageId, Status, registry};
-use xtask::workspace::Workspace;
 
 #[test]
 fn demo_pipeline_trains_evaluates_and_reports() {
     let runs = tempfile::tempdir().unwrap();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
-    let ws = Workspace::at(root, None, Some(runs.path().to_path_buf()));
-    let cfg: Config = ws.config("demo", None, "paper", &[]).unwrap();
-    let opts = PipelineOptions {
-        until: None,
-        force: false,
-        seeds: vec![42],
-    };
-    let reports = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let demo_run = Demo::new(runs.path(), "paper", &[]).unwrap();
+    let (ws, cfg): (_, &Config) = (&demo_run.workspace, &demo_run.config);
+    let reports = demo_run.run_all(42).unwrap();
     assert!(
         reports.iter().all(|r| r.status == Status::Ran),
         "{reports:?}"
@@ -63,11 +58,13 @@ fn demo_pipeline_trains_evaluates_and_reports() {
     }
 
     // The trained model recommends ten real items with titles for a user.
-    use xtask::commands::recommend::{Who, recommend_for as recommend};
-    let (variant, history, recs) =
-        recommend(&ws, "demo", &cfg, &Who::User("1".into()), None, 42, 10).unwrap();
-    assert_eq!(variant.to_string(), "none");
-    assert!(!history.is_empty());
+    let layout = demo_run.layout();
+    let run = TrainedRun::<Backend>::load(&layout, cfg, None, 42, &device()).unwrap();
+    let recommend = |who: Who, top: usize| run.recommend(&who, top, &device());
+    let answer = recommend(Who::User("1".into()), 10).unwrap();
+    assert_eq!(run.run.variant.to_string(), "none");
+    assert!(!answer.history.is_empty());
+    let recs = &answer.items;
     assert_eq!(recs.len(), 10);
     assert!(recs.iter().all(|r| r.item.is_some() || r.title == "-"));
     assert!(
@@ -76,37 +73,27 @@ fn demo_pipeline_trains_evaluates_and_reports() {
             .all(|r| r.title != "-" && r.sid.len() == 4)
     );
     assert!(recs.windows(2).all(|w| w[0].score >= w[1].score));
-    let err = recommend(
-        &ws,
-        "demo",
-        &cfg,
-        &Who::User("no-such-user".into()),
-        None,
-        42,
-        10,
-    )
-    .unwrap_err();
+    let err = recommend(Who::User("no-such-user".into()), 10).unwrap_err();
     assert!(
-        format!("{err:#}").contains("unknown user `no-such-user`"),
-        "{err:#}"
+        matches!(&err, Error::UnknownUser { id, .. } if id == "no-such-user"),
+        "{err}"
     );
-    let err = recommend(
-        &ws,
-        "demo",
-        &cfg,
-        &Who::History(vec!["B000BOGUS".into()]),
-        None,
-        42,
-        10,
-    )
-    .unwrap_err();
+    let err = recommend(Who::History(vec!["B000BOGUS".into()]), 10).unwrap_err();
     assert!(
-        format!("{err:#}").contains("unknown ASIN `B000BOGUS`"),
-        "{err:#}"
+        matches!(&err, Error::UnknownItem { id, .. } if id == "B000BOGUS"),
+        "{err}"
+    );
+    let err = recommend(Who::History(vec![]), 10).unwrap_err();
+    assert!(matches!(err, Error::EmptyHistory), "{err}");
+    // More items than the catalogue holds are refused, not padded with empty rows.
+    let err = recommend(Who::User("1".into()), 5000).unwrap_err();
+    assert!(
+        matches!(err, Error::TopOutOfRange { top: 5000, .. }),
+        "{err}"
     );
 
     // Everything is reused on a second run.
-    let again = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let again = demo_run.run_all(42).unwrap();
     assert!(
         again.iter().all(|r| r.status == Status::UpToDate),
         "{again:?}"
@@ -115,7 +102,7 @@ fn demo_pipeline_trains_evaluates_and_reports() {
     // RQ2 through the same pipeline: `none` and `rastp` are reused, the other reducers train.
     let config = ws.config("demo", None, "paper", &[]).unwrap();
     let plan = experiment::plan(Question::Rq2, &config, &ExperimentOptions::default()).unwrap();
-    let (path, stages) = experiment::run(&ws, "demo", &config, &plan).unwrap();
+    let (path, stages) = experiment::run(ws, "demo", &config, &plan).unwrap();
     let trained: Vec<String> = stages
         .iter()
         .filter(|r| r.stage == StageId::Train && r.status == Status::Ran)
@@ -141,7 +128,7 @@ fn demo_pipeline_trains_evaluates_and_reports() {
         );
     }
     // Run again: everything is reused and the report is rewritten in place.
-    let (_, stages) = experiment::run(&ws, "demo", &config, &plan).unwrap();
+    let (_, stages) = experiment::run(ws, "demo", &config, &plan).unwrap();
     assert!(
         stages.iter().all(|r| r.status == Status::UpToDate),
         "{stages:?}"
@@ -153,17 +140,21 @@ fn demo_pipeline_trains_evaluates_and_reports() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
-    // More items than the catalogue holds are refused, not padded with empty rows.
-    let err = recommend(&ws, "demo", &cfg, &Who::User("1".into()), None, 42, 5000).unwrap_err();
-    assert!(format!("{err:#}").contains("--top 5000"), "{err:#}");
     // A damaged model file is named as damaged, not as a decoding error.
     let record = demo.join("train/none/seed-42/model.mpk");
     let bytes = std::fs::read(&record).unwrap();
     std::fs::write(&record, &bytes[..bytes.len() / 2]).unwrap();
-    let err = recommend(&ws, "demo", &cfg, &Who::User("1".into()), None, 42, 10).unwrap_err();
+    let err = TrainedRun::<Backend>::load(&layout, cfg, None, 42, &device())
+        .err()
+        .expect("a damaged model loads");
     assert!(
-        format!("{err:#}").contains("model.mpk is damaged")
-            && format!("{err:#}").contains("re-run"),
-        "{err:#}"
+        matches!(err.artifact(), Some(tiger_rastp::artifacts::Error::Damaged { path, .. })
+            if path.ends_with("model.mpk")),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("model.mpk is damaged") && text.contains("re-run"),
+        "{text}"
     );
 }

@@ -1,13 +1,10 @@
 //! The command line as a user meets it: the real binary, run from the project root.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    test_support::project_root()
 }
 
 fn xtask(args: &[&str]) -> Output {

@@ -1,16 +1,17 @@
 //! Backend conformance: every check of `test_support::conformance` (the model's parity fixtures —
 //! forward, loss, gradients, RASTP's kept tokens, beams, the T5 encoder — training a batch, and
-//! the model options) on the backend this crate was built with, with the CPU's tolerances, plus a
-//! short demo training and evaluation through the pipeline's stages.
+//! the model options) on the backend this crate was built with, with the CPU's tolerances, plus, on
+//! a GPU backend, a short demo training and evaluation through the pipeline's stages (on the CPU
+//! `tests/demo_pipeline.rs` trains the demo, so it is trained once per backend).
 //!
 //! `cargo test -p xtask --test conformance` checks `flex`; `--features wgpu` checks burn's wgpu
 //! backend (CI runs it on Mesa's software Vulkan, lavapipe), `--features cuda` CUDA (the GPU check,
 //! `scripts/gpu-check.sh`). wgpu and CUDA share burn-cubecl's kernels, so what passes on lavapipe
 //! exercises the code CUDA runs.
 
-use xtask::backend::{Backend, TrainBackend, device};
-use xtask::pipeline::{self, PipelineOptions, Status, registry};
-use xtask::workspace::Workspace;
+use pipeline::backend::{Backend, TrainBackend, device};
+#[cfg(any(feature = "wgpu", feature = "cuda", feature = "tch"))]
+use pipeline::{Demo, Status};
 
 test_support::conformance_tests!(Backend, TrainBackend, device());
 
@@ -19,22 +20,12 @@ test_support::conformance_tests!(Backend, TrainBackend, device());
 /// data → embed → sids → train → eval → report for TIGER and RASTP. Both models learn (the training
 /// loss falls) and rank above the most-popular baseline, as on the CPU. On lavapipe (CI) this is
 /// the slow test: ~3–4 s per micro-batch, and the first run compiles every kernel through LLVM.
+#[cfg(any(feature = "wgpu", feature = "cuda", feature = "tch"))]
 #[test]
 fn demo_trains_and_evaluates() {
     let runs = tempfile::tempdir().unwrap();
-    let ws = Workspace::at(
-        test_support::conformance::repo_root(),
-        None,
-        Some(runs.path().to_path_buf()),
-    );
-    let sets = ["embedding.source=cf".to_string()];
-    let cfg = ws.config("demo", None, "short", &sets).unwrap();
-    let opts = PipelineOptions {
-        until: None,
-        force: false,
-        seeds: vec![42],
-    };
-    let reports = pipeline::run(&ws, "demo", &cfg, &registry(), &opts).unwrap();
+    let demo = Demo::new(runs.path(), "short", &["embedding.source=cf"]).unwrap();
+    let reports = demo.run_all(42).unwrap();
     assert!(
         reports.iter().all(|r| r.status == Status::Ran),
         "{reports:?}"
@@ -52,7 +43,7 @@ fn demo_trains_and_evaluates() {
         assert!(
             ours < 1.0 && ours > 1.5 * popular,
             "{variant} on {}: Recall@10 {ours} vs most popular {popular}",
-            xtask::backend::name()
+            pipeline::backend::name()
         );
         let log = artifacts::model::read_log(&demo.join(format!(
             "train/{variant}/seed-42/{}",

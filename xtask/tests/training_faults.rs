@@ -7,10 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    test_support::project_root()
 }
 
 /// A short demo training (collaborative embeddings, so no text model is needed).

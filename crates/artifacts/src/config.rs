@@ -9,10 +9,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use crate::hashing::hash_json;
+pub use crate::layer::ConfigLayer;
 pub use crate::model_config::*;
 
 /// The whole configuration of one pipeline run.
@@ -389,11 +390,13 @@ impl fmt::Display for Variant {
 }
 
 impl std::str::FromStr for Variant {
-    type Err = anyhow::Error;
+    type Err = Error;
 
     fn from_str(text: &str) -> Result<Variant> {
-        let expected = "expected `kind[@layer][:keep_ratio]` with kind one of none, rastp, l2, \
-                        max-pool, avg-pool, rastp-adaptive (e.g. `rastp`, `rastp@3`, `rastp:0.5`)";
+        let bad = |problem: String| Error::BadVariant {
+            text: text.to_string(),
+            problem,
+        };
         let (head, ratio) = match text.split_once(':') {
             Some((h, r)) => (h, Some(r)),
             None => (text, None),
@@ -404,19 +407,17 @@ impl std::str::FromStr for Variant {
         };
         let kind: ReducerKind = kind
             .parse()
-            .map_err(|_| anyhow!("unknown reducer `{kind}` in variant `{text}`: {expected}"))?;
+            .map_err(|_| bad(format!("unknown reducer `{kind}`")))?;
         let after_layer = layer
             .map(|l| {
                 l.parse::<usize>()
-                    .map_err(|_| anyhow!("bad layer `{l}` in variant `{text}`: {expected}"))
+                    .map_err(|_| bad(format!("bad layer `{l}`")))
             })
             .transpose()?;
         let keep_ratio = ratio
             .map(|r| match r.parse::<f64>() {
                 Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
-                _ => Err(anyhow!(
-                    "bad keep ratio `{r}` in variant `{text}`: a number in (0, 1]; {expected}"
-                )),
+                _ => Err(bad(format!("bad keep ratio `{r}` (a number in (0, 1])"))),
             })
             .transpose()?;
         Ok(Variant {
@@ -428,7 +429,7 @@ impl std::str::FromStr for Variant {
 }
 
 impl TryFrom<String> for Variant {
-    type Error = anyhow::Error;
+    type Error = Error;
 
     fn try_from(text: String) -> Result<Variant> {
         text.parse()
@@ -459,8 +460,10 @@ impl Config {
     pub fn for_variant(&self, variant: &Variant) -> Result<Config> {
         let mut c = self.clone();
         c.reducer = variant.apply(&self.reducer);
-        c.check()
-            .with_context(|| format!("in run variant `{variant}`"))?;
+        c.check().map_err(|e| Error::InVariant {
+            variant: variant.to_string(),
+            source: Box::new(e),
+        })?;
         Ok(c)
     }
 
@@ -481,17 +484,22 @@ impl Config {
         self.reducer.check(self.model.encoder_layers)?;
         self.train.check()?;
         if self.eval.renormalize && !self.eval.constrained {
-            bail!(
-                "eval.renormalize needs eval.constrained = true (it renormalises over the valid digits)"
-            );
+            return Err(Error::InvalidConfig {
+                key: "eval.renormalize",
+                message: "eval.renormalize needs eval.constrained = true (it renormalises over \
+                          the valid digits)"
+                    .to_string(),
+            });
         }
         if self.model.prior == Prior::Popularity
             && !(self.train.loss == TrainLoss::Valid && self.eval.renormalize)
         {
-            bail!(
-                "model.prior = \"popularity\" needs train.loss = \"valid\" and eval.renormalize = true \
-                 (the prior is defined over the valid digits)"
-            );
+            return Err(Error::InvalidConfig {
+                key: "model.prior",
+                message: "model.prior = \"popularity\" needs train.loss = \"valid\" and \
+                          eval.renormalize = true (the prior is defined over the valid digits)"
+                    .to_string(),
+            });
         }
         Ok(())
     }
@@ -518,29 +526,6 @@ impl Config {
     }
 }
 
-/// One layer of configuration, in the order they are applied.
-#[derive(Debug, Clone)]
-pub enum ConfigLayer {
-    /// A TOML file with any subset of the sections.
-    File(PathBuf),
-    /// A named profile overlay: a TOML file like any other, reported under its name.
-    Profile { name: String, path: PathBuf },
-    /// One `section.key=value` override; the value is TOML (strings may be bare).
-    Set(String),
-}
-
-impl fmt::Display for ConfigLayer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigLayer::File(p) => write!(f, "{}", p.display()),
-            ConfigLayer::Profile { name, path } => {
-                write!(f, "profile `{name}` ({})", path.display())
-            }
-            ConfigLayer::Set(s) => write!(f, "--set {s}"),
-        }
-    }
-}
-
 impl Config {
     /// Builds a configuration from its layers over the built-in defaults, checking after every
     /// layer so that an error names the layer that introduced it.
@@ -549,7 +534,14 @@ impl Config {
         for layer in layers {
             let table = layer_table(layer)?;
             merge(&mut merged, table);
-            Config::from_table(&merged).with_context(|| format!("in {layer}"))?;
+            Config::from_table(&merged).map_err(|e| match e {
+                Error::ConfigKey { key, source, .. } => Error::ConfigKey {
+                    layer: Some(layer.clone()),
+                    key,
+                    source,
+                },
+                e => e,
+            })?;
         }
         let mut config = Config::from_table(&merged)?;
         config.derive();
@@ -559,7 +551,10 @@ impl Config {
 
     /// Parses a configuration from TOML text (tests, embedded defaults).
     pub fn from_toml_str(text: &str) -> Result<Config> {
-        let table: toml::Table = text.parse().context("invalid TOML")?;
+        let table: toml::Table = text.parse().map_err(|source| Error::InvalidToml {
+            path: None,
+            source: Box::new(source),
+        })?;
         let mut config = Config::from_table(&table)?;
         config.derive();
         Ok(config)
@@ -568,12 +563,11 @@ impl Config {
     fn from_table(table: &toml::Table) -> Result<Config> {
         let value = toml::Value::Table(table.clone());
         serde_path_to_error::deserialize(value).map_err(|err| {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            if path.is_empty() || path == "." {
-                anyhow!("{inner}")
-            } else {
-                anyhow!("key `{path}`: {inner}")
+            let key = err.path().to_string();
+            Error::ConfigKey {
+                layer: None,
+                key,
+                source: Box::new(err.into_inner()),
             }
         })
     }
@@ -597,23 +591,29 @@ fn layer_table(layer: &ConfigLayer) -> Result<toml::Table> {
 }
 
 fn read_table(path: &Path) -> Result<toml::Table> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(crate::error::io("read config file", path))?;
     text.parse::<toml::Table>()
-        .with_context(|| format!("{} is not valid TOML", path.display()))
+        .map_err(|source| Error::InvalidToml {
+            path: Some(path.to_path_buf()),
+            source: Box::new(source),
+        })
 }
 
 /// Turns `a.b.c=value` into the nested table `{a = {b = {c = value}}}`.
 fn set_table(assignment: &str) -> Result<toml::Table> {
     let Some((key, raw)) = assignment.split_once('=') else {
-        bail!("--set {assignment}: expected `section.key=value`");
+        return Err(Error::BadSet {
+            assignment: assignment.to_string(),
+            problem: "expected `section.key=value`",
+        });
     };
     let key = key.trim();
     let parts: Vec<&str> = key.split('.').map(str::trim).collect();
     if parts.len() < 2 || parts.iter().any(|p| p.is_empty()) {
-        bail!(
-            "--set {assignment}: the key must be dotted, `section.key` (e.g. `data.max_history`)"
-        );
+        return Err(Error::BadSet {
+            assignment: assignment.to_string(),
+            problem: "the key must be dotted, `section.key` (e.g. `data.max_history`)",
+        });
     }
     let value = parse_value(raw.trim());
     let mut table = toml::Table::new();
@@ -685,7 +685,12 @@ mod tests {
             "none"
         );
         for bad in ["rastp@x", "rastp:0", "rastp:1.5", "topk", "rastp:abc"] {
-            let e = format!("{:#}", bad.parse::<Variant>().unwrap_err());
+            let err = bad.parse::<Variant>().unwrap_err();
+            assert!(
+                matches!(&err, Error::BadVariant { text, .. } if text == bad),
+                "{err}"
+            );
+            let e = err.to_string();
             assert!(e.contains(bad) && e.contains("kind[@layer]"), "{e}");
         }
         let c = Config::from_toml_str("[run]\nvariants = [\"rastp\", \"rastp@2\", \"l2:0.5\"]")
@@ -738,10 +743,20 @@ mod tests {
         assert_eq!(c.data.synthetic.users, 50);
     }
 
+    /// The error with its sources, as the command line prints it.
+    fn chain(err: Error) -> String {
+        format!("{:#}", anyhow::Error::new(err))
+    }
+
     #[test]
     fn unknown_key_names_key_layer_and_valid_keys() {
         let err = Config::from_layers(&[set("data.max_histroy=3")]).unwrap_err();
-        let msg = format!("{err:#}");
+        assert!(
+            matches!(&err, Error::ConfigKey { layer: Some(ConfigLayer::Set(s)), key, .. }
+                if s == "data.max_histroy=3" && key.starts_with("data")),
+            "{err:?}"
+        );
+        let msg = chain(err);
         assert!(msg.contains("--set data.max_histroy=3"), "{msg}");
         assert!(msg.contains("max_histroy"), "{msg}");
         assert!(
@@ -752,10 +767,9 @@ mod tests {
 
     #[test]
     fn unknown_section_lists_sections() {
-        let msg = format!(
-            "{:#}",
-            Config::from_layers(&[set("dta.k_core=3")]).unwrap_err()
-        );
+        let err = Config::from_layers(&[set("dta.k_core=3")]).unwrap_err();
+        assert!(matches!(&err, Error::ConfigKey { .. }), "{err:?}");
+        let msg = chain(err);
         assert!(
             msg.contains("dta") && msg.contains("data") && msg.contains("run"),
             "{msg}"
@@ -767,10 +781,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, "[data]\nk_core = 5\ncolour = \"red\"\n").unwrap();
-        let msg = format!(
-            "{:#}",
-            Config::from_layers(&[ConfigLayer::File(path)]).unwrap_err()
+        let err = Config::from_layers(&[ConfigLayer::File(path.clone())]).unwrap_err();
+        assert!(
+            matches!(&err, Error::ConfigKey { layer: Some(ConfigLayer::File(p)), .. } if *p == path),
+            "{err:?}"
         );
+        let msg = chain(err);
         assert!(
             msg.contains("bad.toml") && msg.contains("colour") && msg.contains("data.colour"),
             "{msg}"
@@ -779,27 +795,27 @@ mod tests {
 
     #[test]
     fn wrong_type_names_the_key() {
-        let msg = format!(
-            "{:#}",
-            Config::from_layers(&[set("data.max_history=many")]).unwrap_err()
+        let err = Config::from_layers(&[set("data.max_history=many")]).unwrap_err();
+        assert!(
+            matches!(&err, Error::ConfigKey { key, .. } if key == "data.max_history"),
+            "{err:?}"
         );
-        assert!(msg.contains("data.max_history"), "{msg}");
     }
 
     #[test]
     fn malformed_set_is_rejected() {
-        assert!(Config::from_layers(&[set("max_history")]).is_err());
-        assert!(Config::from_layers(&[set("max_history=3")]).is_err());
-        assert!(Config::from_layers(&[set("data.=3")]).is_err());
+        for bad in ["max_history", "max_history=3", "data.=3"] {
+            let err = Config::from_layers(&[set(bad)]).unwrap_err();
+            assert!(matches!(&err, Error::BadSet { assignment, .. } if assignment == bad));
+        }
     }
 
     #[test]
     fn missing_file_is_named() {
-        let msg = format!(
-            "{:#}",
-            Config::from_layers(&[ConfigLayer::File("/nonexistent/x.toml".into())]).unwrap_err()
-        );
-        assert!(msg.contains("/nonexistent/x.toml"), "{msg}");
+        let err =
+            Config::from_layers(&[ConfigLayer::File("/nonexistent/x.toml".into())]).unwrap_err();
+        assert!(matches!(&err, Error::Io { .. }), "{err:?}");
+        assert!(err.to_string().contains("/nonexistent/x.toml"), "{err}");
     }
 
     #[test]

@@ -15,15 +15,34 @@
 use std::fs::File;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail, ensure};
 use polars::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result, io};
+
 /// Version of the files above; bump when their meaning changes.
 pub const DATASET_SCHEMA_VERSION: u32 = 1;
+
+/// The names of the artifact's files inside its directory.
+pub mod files {
+    /// Item metadata, one row per item id.
+    pub const ITEMS: &str = "items.parquet";
+    /// Original reviewer ids, one row per user id.
+    pub const USERS: &str = "users.parquet";
+    /// Every (user, item, position) event.
+    pub const INTERACTIONS: &str = "interactions.parquet";
+    /// Per user: the history without its last two items.
+    pub const TRAIN: &str = "train.parquet";
+    /// Per user: history and the second-to-last item as target.
+    pub const VALID: &str = "valid.parquet";
+    /// Per user: history and the last item as target.
+    pub const TEST: &str = "test.parquet";
+    /// Dataset statistics (written by the `data` stage).
+    pub const STATS: &str = "stats.json";
+}
 
 /// Item metadata, as far as the source has it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -61,20 +80,26 @@ impl Interactions {
 
     /// Checks the invariants every stage relies on.
     pub fn validate(&self) -> Result<()> {
-        ensure!(
-            self.users.len() == self.sequences.len(),
-            "{} user ids but {} sequences",
-            self.users.len(),
-            self.sequences.len()
-        );
-        ensure!(!self.sequences.is_empty(), "the dataset has no users");
+        if self.users.len() != self.sequences.len() {
+            return Err(Error::InvalidDataset(format!(
+                "{} user ids but {} sequences",
+                self.users.len(),
+                self.sequences.len()
+            )));
+        }
+        if self.sequences.is_empty() {
+            return Err(Error::InvalidDataset(
+                "the dataset has no users".to_string(),
+            ));
+        }
         let n = self.items.len() as u32;
         for (u, seq) in self.sequences.iter().enumerate() {
             if let Some(&bad) = seq.iter().find(|&&i| i >= n) {
-                bail!(
-                    "user {} refers to item id {bad}, but there are only {n} items",
-                    u + 1
-                );
+                return Err(Error::UnknownItem {
+                    user: u + 1,
+                    item: bad,
+                    items: n,
+                });
             }
         }
         Ok(())
@@ -161,7 +186,7 @@ impl Dataset {
                 items.iter().map(|i| i.price).collect::<Vec<_>>(),
             ),
         ])?;
-        write_parquet(&mut items_df, &dir.join("items.parquet"))?;
+        write_parquet(&mut items_df, &dir.join(files::ITEMS))?;
 
         let mut users_df = DataFrame::new_infer_height(vec![
             col_u32("user", (0..inter.users.len() as u32).collect()),
@@ -170,7 +195,7 @@ impl Dataset {
                 inter.users.iter().map(String::as_str).collect::<Vec<_>>(),
             ),
         ])?;
-        write_parquet(&mut users_df, &dir.join("users.parquet"))?;
+        write_parquet(&mut users_df, &dir.join(files::USERS))?;
 
         let (mut us, mut is, mut ps) = (Vec::new(), Vec::new(), Vec::new());
         for (u, seq) in inter.sequences.iter().enumerate() {
@@ -185,28 +210,31 @@ impl Dataset {
             col_u32("item", is),
             col_u32("position", ps),
         ])?;
-        write_parquet(&mut inter_df, &dir.join("interactions.parquet"))?;
+        write_parquet(&mut inter_df, &dir.join(files::INTERACTIONS))?;
 
         let mut train_df = DataFrame::new_infer_height(vec![
             col_u32("user", (0..self.split.train.len() as u32).collect()),
             col_lists("items", &self.split.train),
         ])?;
-        write_parquet(&mut train_df, &dir.join("train.parquet"))?;
-        for (name, held) in [("valid", &self.split.valid), ("test", &self.split.test)] {
+        write_parquet(&mut train_df, &dir.join(files::TRAIN))?;
+        for (name, held) in [
+            (files::VALID, &self.split.valid),
+            (files::TEST, &self.split.test),
+        ] {
             let histories: Vec<Vec<u32>> = held.iter().map(|h| h.history.clone()).collect();
             let mut df = DataFrame::new_infer_height(vec![
                 col_u32("user", held.iter().map(|h| h.user).collect()),
                 col_lists("history", &histories),
                 col_u32("target", held.iter().map(|h| h.target).collect()),
             ])?;
-            write_parquet(&mut df, &dir.join(format!("{name}.parquet")))?;
+            write_parquet(&mut df, &dir.join(name))?;
         }
         Ok(())
     }
 
     /// Reads a `Dataset` artifact directory.
     pub fn read(dir: &Path) -> Result<Dataset> {
-        let items_df = read_parquet(&dir.join("items.parquet"))?;
+        let items_df = read_parquet(&dir.join(files::ITEMS))?;
         let asin = items_df.column("asin")?.str()?;
         let title = items_df.column("title")?.str()?;
         let brand = items_df.column("brand")?.str()?;
@@ -216,10 +244,11 @@ impl Dataset {
         let mut items = Vec::with_capacity(items_df.height());
         for r in 0..items_df.height() {
             let categories = match cats.get(r) {
-                Some(json) => Some(
-                    serde_json::from_str(json)
-                        .with_context(|| format!("items.parquet row {r}: bad categories"))?,
-                ),
+                Some(json) => Some(serde_json::from_str(json).map_err(|e| Error::BadCell {
+                    file: files::ITEMS,
+                    row: r,
+                    problem: format!("bad categories ({e})"),
+                })?),
                 None => None,
             };
             items.push(ItemRecord {
@@ -232,7 +261,7 @@ impl Dataset {
             });
         }
 
-        let users_df = read_parquet(&dir.join("users.parquet"))?;
+        let users_df = read_parquet(&dir.join(files::USERS))?;
         let users: Vec<String> = users_df
             .column("reviewer_id")?
             .str()?
@@ -240,22 +269,26 @@ impl Dataset {
             .map(|s| s.unwrap_or_default().to_string())
             .collect();
 
-        let inter_df = read_parquet(&dir.join("interactions.parquet"))?;
+        let inter_df = read_parquet(&dir.join(files::INTERACTIONS))?;
         let mut sequences = vec![Vec::new(); users.len()];
         let u = inter_df.column("user")?.u32()?;
         let i = inter_df.column("item")?.u32()?;
         for (u, i) in u.into_no_null_iter().zip(i.into_no_null_iter()) {
             sequences
                 .get_mut(u as usize)
-                .with_context(|| format!("interactions.parquet: user {u} is not in users.parquet"))?
+                .ok_or(Error::UnknownUser {
+                    file: files::INTERACTIONS,
+                    user: u,
+                    users_file: files::USERS,
+                })?
                 .push(i);
         }
 
-        let train_df = read_parquet(&dir.join("train.parquet"))?;
+        let train_df = read_parquet(&dir.join(files::TRAIN))?;
         let train = read_lists(train_df.column("items")?)?;
         let mut held = Vec::new();
-        for name in ["valid", "test"] {
-            let df = read_parquet(&dir.join(format!("{name}.parquet")))?;
+        for name in [files::VALID, files::TEST] {
+            let df = read_parquet(&dir.join(name))?;
             let users = df.column("user")?.u32()?;
             let histories = read_lists(df.column("history")?)?;
             let targets = df.column("target")?.u32()?;
@@ -285,7 +318,7 @@ impl Dataset {
         dataset
             .interactions
             .validate()
-            .with_context(|| format!("in {}", dir.display()))?;
+            .map_err(|e| e.in_path(dir))?;
         Ok(dataset)
     }
 }
@@ -315,25 +348,35 @@ fn read_lists(column: &Column) -> Result<Vec<Vec<u32>>> {
     }
     let mut out = Vec::with_capacity(column.len());
     for s in column.list()?.amortized_iter() {
-        let s = s.context("null list")?;
+        let s = s.ok_or_else(|| Error::NullList {
+            column: column.name().to_string(),
+        })?;
         out.push(s.as_ref().u32()?.into_no_null_iter().collect());
     }
     Ok(out)
 }
 
 fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
-    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    anyhow::Context::with_context(ParquetWriter::new(file).finish(df), || {
-        format!("cannot write {}", path.display())
-    })?;
+    let file = File::create(path).map_err(io("create", path))?;
+    ParquetWriter::new(file)
+        .finish(df)
+        .map_err(|source| Error::Parquet {
+            action: "write",
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(())
 }
 
 fn read_parquet(path: &Path) -> Result<DataFrame> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    anyhow::Context::with_context(ParquetReader::new(file).finish(), || {
-        format!("cannot read {}", path.display())
-    })
+    let file = File::open(path).map_err(io("open", path))?;
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|source| Error::Parquet {
+            action: "read",
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 #[cfg(test)]
@@ -408,7 +451,19 @@ mod tests {
     fn validate_rejects_out_of_range_items() {
         let mut d = sample();
         d.interactions.sequences[1].push(7);
-        let msg = format!("{:#}", d.interactions.validate().unwrap_err());
+        let err = d.interactions.validate().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::UnknownItem {
+                    user: 2,
+                    item: 7,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let msg = err.to_string();
         assert!(msg.contains("user 2") && msg.contains('7'), "{msg}");
     }
 }

@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::{Result, io};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -21,14 +21,11 @@ pub fn hash_json<T: Serialize + ?Sized>(value: &T) -> String {
 
 /// Hex SHA-256 of a file's bytes, streamed.
 pub fn hash_file(path: &Path) -> Result<String> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut file = std::fs::File::open(path).map_err(io("open", path))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let n = file.read(&mut buf).map_err(io("read", path))?;
         if n == 0 {
             break;
         }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Error, Result, io};
 
 /// The lock file's name inside a dataset's runs folder.
 pub const LOCK_FILE: &str = ".lock";
@@ -29,7 +29,7 @@ pub struct RunLock {
 impl RunLock {
     /// Takes the lock of `dir` (created when missing), or fails at once naming the holder.
     pub fn acquire(dir: &Path) -> Result<RunLock> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(io("create", dir))?;
         let path = dir.join(LOCK_FILE);
         let key = std::fs::canonicalize(dir)
             .unwrap_or_else(|_| dir.to_path_buf())
@@ -58,26 +58,24 @@ fn lock_file(path: &Path, dir: &Path) -> Result<File> {
         .create(true)
         .truncate(false)
         .open(path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        .map_err(io("open the lock file", path))?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim();
-            bail!(
-                "{} is in use by another run ({}); wait for it to finish or stop it, or use \
-                 another --runs-dir",
-                dir.display(),
-                if holder.is_empty() {
-                    "holder unknown"
+            return Err(Error::Locked {
+                dir: dir.to_path_buf(),
+                holder: if holder.is_empty() {
+                    "holder unknown".to_string()
                 } else {
-                    holder
-                }
-            );
+                    holder.to_string()
+                },
+            });
         }
         Err(TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            return Err(io("lock", path)(e));
         }
     }
     let started = SystemTime::now()
@@ -85,15 +83,16 @@ fn lock_file(path: &Path, dir: &Path) -> Result<File> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let command: Vec<String> = std::env::args().collect();
-    file.set_len(0)?;
-    file.seek(SeekFrom::Start(0))?;
+    file.set_len(0).map_err(io("write", path))?;
+    file.seek(SeekFrom::Start(0)).map_err(io("write", path))?;
     writeln!(
         file,
         "pid {}, `{}`, started at unix time {started}",
         std::process::id(),
         command.join(" ")
-    )?;
-    file.flush()?;
+    )
+    .map_err(io("write", path))?;
+    file.flush().map_err(io("write", path))?;
     Ok(file)
 }
 
@@ -146,7 +145,12 @@ mod tests {
             assert!(Instant::now() < deadline, "child never took the lock");
             std::thread::sleep(Duration::from_millis(20));
         }
-        let err = format!("{:#}", RunLock::acquire(dir.path()).unwrap_err());
+        let err = RunLock::acquire(dir.path()).unwrap_err();
+        assert!(
+            matches!(&err, Error::Locked { dir: d, .. } if d == dir.path()),
+            "{err:?}"
+        );
+        let err = err.to_string();
         assert!(
             err.contains(&format!("pid {}", child.id())) && err.contains("in use"),
             "{err}"

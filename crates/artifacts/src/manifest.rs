@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::{Damage, Error, Result, io};
 use serde::{Deserialize, Serialize};
 
 /// File name of the manifest inside an artifact directory.
@@ -67,20 +67,17 @@ impl Manifest {
         if !path.exists() {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let manifest = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a valid manifest", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(io("read", &path))?;
+        let manifest =
+            serde_json::from_str(&text).map_err(|source| Error::BadManifest { path, source })?;
         Ok(Some(manifest))
     }
 
     /// Reads the manifest of an artifact that must exist, with an error that says which stage makes it.
     pub fn require(dir: &Path, stage: &str) -> Result<Manifest> {
-        Manifest::read(dir)?.with_context(|| {
-            format!(
-                "no `{stage}` artifact in {} (run the `{stage}` stage first)",
-                dir.display()
-            )
+        Manifest::read(dir)?.ok_or_else(|| Error::MissingArtifact {
+            stage: stage.to_string(),
+            dir: dir.to_path_buf(),
         })
     }
 
@@ -89,22 +86,33 @@ impl Manifest {
     pub fn verify_files(&self, dir: &Path, names: &[&str]) -> Result<()> {
         for &name in names {
             let path = dir.join(name);
-            let entry = self.files.get(name).with_context(|| {
-                format!(
-                    "the `{}` artifact in {} lists no {name}; re-run the pipeline",
-                    self.fingerprint.stage,
-                    dir.display()
-                )
+            let entry = self.files.get(name).ok_or_else(|| Error::UnlistedFile {
+                stage: self.fingerprint.stage.clone(),
+                dir: dir.to_path_buf(),
+                name: name.to_string(),
             })?;
-            let intact = std::fs::metadata(&path).is_ok_and(|m| m.len() == entry.bytes)
-                && crate::hashing::hash_file(&path).is_ok_and(|h| h == entry.sha256);
-            anyhow::ensure!(
-                intact,
-                "{} is damaged (its size or content differs from what the `{}` stage wrote); \
-                 re-run the pipeline (`--force` re-runs the stage) to rebuild it",
-                path.display(),
-                self.fingerprint.stage
-            );
+            let damage = match std::fs::metadata(&path) {
+                Err(_) => Some(Damage::Unreadable),
+                Ok(m) if m.len() != entry.bytes => Some(Damage::Size {
+                    expected: entry.bytes,
+                    found: m.len(),
+                }),
+                Ok(_) => match crate::hashing::hash_file(&path) {
+                    Err(_) => Some(Damage::Unreadable),
+                    Ok(h) if h != entry.sha256 => Some(Damage::Sha256 {
+                        expected: entry.sha256.clone(),
+                        found: h,
+                    }),
+                    Ok(_) => None,
+                },
+            };
+            if let Some(damage) = damage {
+                return Err(Error::Damaged {
+                    path,
+                    stage: self.fingerprint.stage.clone(),
+                    damage,
+                });
+            }
         }
         Ok(())
     }
@@ -161,7 +169,12 @@ mod tests {
         m.files.get_mut("a.bin").unwrap().bytes = 2;
         m.verify_files(dir.path(), &["a.bin"]).unwrap();
         std::fs::write(dir.path().join("a.bin"), b"13").unwrap();
-        let e = format!("{:#}", m.verify_files(dir.path(), &["a.bin"]).unwrap_err());
+        let err = m.verify_files(dir.path(), &["a.bin"]).unwrap_err();
+        assert!(
+            matches!(&err, Error::Damaged { damage: Damage::Sha256 { .. }, stage, .. } if stage == "data"),
+            "{err:?}"
+        );
+        let e = err.to_string();
         assert!(
             e.contains("a.bin is damaged") && e.contains("re-run"),
             "{e}"
@@ -174,7 +187,11 @@ mod tests {
     #[test]
     fn require_names_the_stage() {
         let dir = tempfile::tempdir().unwrap();
-        let msg = format!("{:#}", Manifest::require(dir.path(), "embed").unwrap_err());
-        assert!(msg.contains("`embed`"), "{msg}");
+        let err = Manifest::require(dir.path(), "embed").unwrap_err();
+        assert!(
+            matches!(&err, Error::MissingArtifact { stage, .. } if stage == "embed"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("`embed`"), "{err}");
     }
 }

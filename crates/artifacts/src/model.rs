@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Error, Result, io};
 use serde::{Deserialize, Serialize};
 
 /// The burn record of the best model.
@@ -160,44 +160,54 @@ pub fn log_csv(rows: &[LogRow]) -> String {
 
 /// Reads a `train_log.csv` written by [`log_csv`]; an error names the file, line and field.
 pub fn read_log(path: &Path) -> Result<Vec<LogRow>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(io("read", path))?;
+    let malformed = |line: usize, problem: String| Error::MalformedLine {
+        path: path.to_path_buf(),
+        line,
+        problem,
+    };
     let mut lines = text.lines();
     if lines.next() != Some(LOG_HEADER) {
-        bail!(
-            "{}: the first line is not the train log header `{LOG_HEADER}`",
-            path.display()
-        );
+        return Err(malformed(
+            1,
+            format!("the first line is not the train log header `{LOG_HEADER}`"),
+        ));
     }
     lines
         .enumerate()
-        .map(|(i, line)| {
-            parse_row(line).with_context(|| format!("{} line {}", path.display(), i + 2))
-        })
+        .map(|(i, line)| parse_row(line).map_err(|problem| malformed(i + 2, problem)))
         .collect()
 }
 
-fn parse_row(line: &str) -> Result<LogRow> {
+/// One row of the log, or what is wrong with it.
+fn parse_row(line: &str) -> std::result::Result<LogRow, String> {
     let f: Vec<&str> = line.split(',').collect();
     if f.len() != 11 {
-        bail!("expected 11 comma-separated fields, found {}", f.len());
+        return Err(format!(
+            "expected 11 comma-separated fields, found {}",
+            f.len()
+        ));
     }
-    let num = |i: usize| -> Result<Option<f64>> {
+    let num = |i: usize| -> std::result::Result<Option<f64>, String> {
         if f[i].is_empty() {
             return Ok(None);
         }
         f[i].parse()
             .map(Some)
-            .with_context(|| format!("`{}` is not a number", f[i]))
+            .map_err(|e| format!("`{}` is not a number ({e})", f[i]))
     };
-    let int = |i: usize| -> Result<u64> {
+    let int = |i: usize| -> std::result::Result<u64, String> {
         f[i].parse()
-            .with_context(|| format!("`{}` is not a whole number", f[i]))
+            .map_err(|e| format!("`{}` is not a whole number ({e})", f[i]))
     };
     let kind = match f[0] {
         "train" => LogKind::Train,
         "val" => LogKind::Val,
-        other => bail!("unknown row kind `{other}`, expected `train` or `val`"),
+        other => {
+            return Err(format!(
+                "unknown row kind `{other}`, expected `train` or `val`"
+            ));
+        }
     };
     Ok(LogRow {
         kind,
@@ -253,7 +263,12 @@ mod tests {
         std::fs::write(&path, log_csv(&rows)).unwrap();
         assert_eq!(read_log(&path).unwrap(), rows);
         std::fs::write(&path, format!("{LOG_HEADER}\nval,1,1,x,,,,,,,\n")).unwrap();
-        let e = format!("{:#}", read_log(&path).unwrap_err());
+        let err = read_log(&path).unwrap_err();
+        assert!(
+            matches!(&err, Error::MalformedLine { line: 2, .. }),
+            "{err:?}"
+        );
+        let e = err.to_string();
         assert!(e.contains("line 2") && e.contains("`x`"), "{e}");
         assert_eq!(
             serde_json::to_string(&StopReason::TimeBudget).unwrap(),

@@ -2,7 +2,19 @@
 //! (`[model]`, `[reducer]`, `[train]`, `[eval]`). Defaults are the reference pipeline's values
 //! (docs/reference.md §4, §5, §6, §7); the `quick` profile overrides budgets only.
 
-use anyhow::{Result, ensure};
+use crate::error::{Error, Result};
+
+/// `ensure!` for [`Error::InvalidConfig`]: fails with `key` and the formatted message unless `cond`.
+macro_rules! check {
+    ($cond:expr, $key:literal, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(Error::InvalidConfig {
+                key: $key,
+                message: format!($($fmt)+),
+            });
+        }
+    };
+}
 use serde::{Deserialize, Serialize};
 
 /// How encoder inputs are padded.
@@ -182,20 +194,23 @@ impl ReducerConfig {
         if !self.is_active() {
             return Ok(());
         }
-        ensure!(
+        check!(
             (1..encoder_layers).contains(&self.after_layer),
+            "reducer.after_layer",
             "reducer.after_layer must be between 1 and {} (the model has {encoder_layers} encoder \
              layers and a reduction after the last one prunes nothing the encoder uses), got {}",
             encoder_layers.saturating_sub(1),
             self.after_layer
         );
-        ensure!(
+        check!(
             self.keep_ratio > 0.0 && self.keep_ratio <= 1.0,
+            "reducer.keep_ratio",
             "reducer.keep_ratio must be in (0, 1], got {}",
             self.keep_ratio
         );
-        ensure!(
+        check!(
             self.mass > 0.0 && self.mass <= 1.0,
+            "reducer.mass",
             "reducer.mass must be in (0, 1], got {}",
             self.mass
         );
@@ -348,22 +363,26 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// Checks the values that have no meaning out of range.
     pub fn check(&self) -> Result<()> {
-        ensure!(
+        check!(
             self.lr.is_finite() && self.lr > 0.0,
+            "train.lr",
             "train.lr must be a positive finite number, got {}",
             self.lr
         );
-        ensure!(
+        check!(
             self.weight_decay.is_finite() && self.weight_decay >= 0.0,
+            "train.weight_decay",
             "train.weight_decay must be a non-negative finite number, got {}",
             self.weight_decay
         );
-        ensure!(
+        check!(
             !self.devices.is_empty(),
+            "train.devices",
             "train.devices is empty: name at least one device (e.g. [0])"
         );
-        ensure!(
+        check!(
             self.schedule == LrSchedule::Constant || self.warmup_steps > 0,
+            "train.warmup_steps",
             "train.schedule = \"inverse-sqrt\" needs train.warmup_steps > 0 (the step the decay starts from)"
         );
         Ok(())

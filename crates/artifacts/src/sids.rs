@@ -4,12 +4,23 @@
 use std::fs::File;
 use std::path::Path;
 
-use anyhow::{Context, Result, ensure};
 use polars::prelude::*;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
+use crate::error::{Error, Result, io};
+
 /// Version of the files; bump when their meaning changes.
 pub const SIDS_SCHEMA_VERSION: u32 = 1;
+
+/// The names of the artifact's files inside its directory.
+pub mod files {
+    /// Every item's digits (`item`, `c0`..`c{L-1}`, `dedup`).
+    pub const SEMANTIC_IDS: &str = "semantic_ids.parquet";
+    /// The k-means centroids, tensor `codebooks` of shape `[levels, codebook_size, dim]`.
+    pub const CODEBOOKS: &str = "codebooks.safetensors";
+    /// Quantisation statistics (written by the `sids` stage).
+    pub const STATS: &str = "stats.json";
+}
 
 /// Every item's code: `levels` k-means digits plus a de-duplication digit.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,12 +59,15 @@ impl SemanticIds {
             self.codes.iter().map(|c| c[levels]).collect::<Vec<_>>(),
         ));
         let mut df = DataFrame::new_infer_height(cols)?;
-        let path = dir.join("semantic_ids.parquet");
-        let file =
-            File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        anyhow::Context::with_context(ParquetWriter::new(file).finish(&mut df), || {
-            format!("cannot write {}", path.display())
-        })?;
+        let path = dir.join(files::SEMANTIC_IDS);
+        let file = File::create(&path).map_err(io("create", &path))?;
+        ParquetWriter::new(file)
+            .finish(&mut df)
+            .map_err(|source| Error::Parquet {
+                action: "write",
+                path: path.clone(),
+                source,
+            })?;
 
         let bytes: Vec<u8> = self
             .codebooks
@@ -65,21 +79,27 @@ impl SemanticIds {
             vec![levels, self.codebook_size, self.dim],
             &bytes,
         )?;
-        safetensors::serialize_to_file(
-            [("codebooks", view)],
-            None,
-            &dir.join("codebooks.safetensors"),
+        let cb_path = dir.join(files::CODEBOOKS);
+        safetensors::serialize_to_file([("codebooks", view)], None, &cb_path).map_err(
+            |source| Error::Safetensors {
+                path: cb_path.clone(),
+                source,
+            },
         )?;
         Ok(())
     }
 
     /// Reads a `SemanticIds` artifact directory.
     pub fn read(dir: &Path) -> Result<SemanticIds> {
-        let path = dir.join("semantic_ids.parquet");
-        let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-        let df = anyhow::Context::with_context(ParquetReader::new(file).finish(), || {
-            format!("cannot read {}", path.display())
-        })?;
+        let path = dir.join(files::SEMANTIC_IDS);
+        let file = File::open(&path).map_err(io("open", &path))?;
+        let df = ParquetReader::new(file)
+            .finish()
+            .map_err(|source| Error::Parquet {
+                action: "read",
+                path: path.clone(),
+                source,
+            })?;
         let levels = df.width() - 2;
         let mut codes = vec![Vec::with_capacity(levels + 1); df.height()];
         for name in (0..levels)
@@ -93,19 +113,25 @@ impl SemanticIds {
                 row.push(v);
             }
         }
-        let cb_path = dir.join("codebooks.safetensors");
-        let bytes = std::fs::read(&cb_path)
-            .with_context(|| format!("cannot read {}", cb_path.display()))?;
-        let st = SafeTensors::deserialize(&bytes)?;
-        let t = st
-            .tensor("codebooks")
-            .with_context(|| format!("{} has no `codebooks`", cb_path.display()))?;
+        let cb_path = dir.join(files::CODEBOOKS);
+        let bytes = std::fs::read(&cb_path).map_err(io("read", &cb_path))?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|source| Error::Safetensors {
+            path: cb_path.clone(),
+            source,
+        })?;
+        let t = st.tensor("codebooks").map_err(|_| Error::MissingTensor {
+            path: cb_path.clone(),
+            tensor: "codebooks",
+        })?;
         let shape = t.shape().to_vec();
-        ensure!(
-            shape.len() == 3 && shape[0] == levels,
-            "{}: codebooks shape {shape:?} does not match {levels} levels",
-            cb_path.display()
-        );
+        if shape.len() != 3 || shape[0] != levels {
+            return Err(Error::WrongTensor {
+                path: cb_path,
+                tensor: "codebooks",
+                expected: format!("[{levels}, codebook_size, dim] ({levels} levels)"),
+                found: format!("{shape:?}"),
+            });
+        }
         let codebooks = t
             .data()
             .chunks_exact(4)

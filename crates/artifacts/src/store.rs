@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Error, Result, io};
 
 use crate::hashing::{hash_file, hash_json};
 use crate::manifest::{FileEntry, Fingerprint, MANIFEST_FILE, Manifest};
@@ -29,18 +29,12 @@ impl StagingDir {
     pub fn new(final_dir: &Path) -> Result<StagingDir> {
         let name = dir_name(final_dir)?;
         let parent = final_dir.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
+        fs::create_dir_all(parent).map_err(io("create", parent))?;
         remove_stale_temporaries(parent, &name)?;
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".tmp-{name}-{}-", std::process::id()))
             .tempdir_in(parent)
-            .with_context(|| {
-                format!(
-                    "cannot create a temporary directory in {}",
-                    parent.display()
-                )
-            })?;
+            .map_err(io("create a temporary directory in", parent))?;
         Ok(StagingDir {
             final_dir: final_dir.to_path_buf(),
             tmp,
@@ -70,24 +64,24 @@ pub fn replace_dir(staged: &Path, final_dir: &Path) -> Result<()> {
     let old = final_dir.with_file_name(format!(".old-{name}-{}", std::process::id()));
     if final_dir.exists() {
         if old.exists() {
-            fs::remove_dir_all(&old).with_context(|| format!("cannot remove {}", old.display()))?;
+            fs::remove_dir_all(&old).map_err(io("remove", &old))?;
         }
-        fs::rename(final_dir, &old)
-            .with_context(|| format!("cannot move the previous {} aside", final_dir.display()))?;
+        fs::rename(final_dir, &old).map_err(|source| Error::Rename {
+            from: final_dir.to_path_buf(),
+            to: old.clone(),
+            source,
+        })?;
     }
-    fs::rename(staged, final_dir).with_context(|| {
-        format!(
-            "cannot move {} to {}",
-            staged.display(),
-            final_dir.display()
-        )
+    fs::rename(staged, final_dir).map_err(|source| Error::Rename {
+        from: staged.to_path_buf(),
+        to: final_dir.to_path_buf(),
+        source,
     })?;
     if let Some(Ok(d)) = final_dir.parent().map(fs::File::open) {
         let _ = d.sync_all();
     }
     if old.exists() {
-        fs::remove_dir_all(&old)
-            .with_context(|| format!("cannot remove the previous {}", old.display()))?;
+        fs::remove_dir_all(&old).map_err(io("remove the previous", &old))?;
     }
     Ok(())
 }
@@ -115,14 +109,16 @@ pub fn surviving_dirs(final_dir: &Path) -> Vec<PathBuf> {
 /// counterpart of [`replace_dir`]).
 pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-write-{}", std::process::id()));
-    fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    fs::write(&tmp, bytes).map_err(io("write", &tmp))?;
+    fs::rename(&tmp, path).map_err(io("write", path))
 }
 
 fn dir_name(dir: &Path) -> Result<String> {
     Ok(dir
         .file_name()
-        .with_context(|| format!("directory path {} has no name", dir.display()))?
+        .ok_or_else(|| Error::NoDirName {
+            path: dir.to_path_buf(),
+        })?
         .to_string_lossy()
         .into_owned())
 }
@@ -174,7 +170,9 @@ impl ArtifactWriter {
     pub fn commit(self, producer: &str) -> Result<Manifest> {
         let files = list_files(self.staging.path())?;
         if files.contains_key(MANIFEST_FILE) {
-            bail!("a stage must not write {MANIFEST_FILE} itself");
+            return Err(Error::ReservedFile {
+                name: MANIFEST_FILE,
+            });
         }
         let content_hash = hash_json(&files);
         let manifest = Manifest {
@@ -192,8 +190,7 @@ impl ArtifactWriter {
         };
         let manifest_path = self.staging.path().join(MANIFEST_FILE);
         let text = serde_json::to_string_pretty(&manifest)?;
-        fs::write(&manifest_path, text)
-            .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+        fs::write(&manifest_path, text).map_err(io("write", &manifest_path))?;
         self.staging.commit()?;
         Ok(manifest)
     }
@@ -216,8 +213,7 @@ fn remove_stale_temporaries(parent: &Path, name: &str) -> Result<()> {
         if owner.is_some_and(process_alive) || !entry.path().is_dir() {
             continue;
         }
-        fs::remove_dir_all(entry.path())
-            .with_context(|| format!("cannot remove stale {}", entry.path().display()))?;
+        fs::remove_dir_all(entry.path()).map_err(io("remove stale", &entry.path()))?;
     }
     Ok(())
 }
@@ -233,8 +229,8 @@ fn list_files(dir: &Path) -> Result<BTreeMap<String, FileEntry>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).with_context(|| format!("cannot list {}", d.display()))? {
-            let path = entry?.path();
+        for entry in fs::read_dir(&d).map_err(io("list", &d))? {
+            let path = entry.map_err(io("list", &d))?.path();
             if path.is_dir() {
                 stack.push(path);
             } else {
@@ -243,7 +239,7 @@ fn list_files(dir: &Path) -> Result<BTreeMap<String, FileEntry>> {
                     .expect("below dir")
                     .to_string_lossy()
                     .replace('\\', "/");
-                let bytes = fs::metadata(&path)?.len();
+                let bytes = fs::metadata(&path).map_err(io("read", &path))?.len();
                 out.insert(
                     rel,
                     FileEntry {
@@ -257,16 +253,22 @@ fn list_files(dir: &Path) -> Result<BTreeMap<String, FileEntry>> {
     Ok(out)
 }
 
+fn sync(path: &Path) -> Result<()> {
+    fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(io("sync", path))
+}
+
 fn sync_tree(dir: &Path) -> Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
+    for entry in fs::read_dir(dir).map_err(io("list", dir))? {
+        let path = entry.map_err(io("list", dir))?.path();
         if path.is_dir() {
             sync_tree(&path)?;
         } else {
-            fs::File::open(&path)?.sync_all()?;
+            sync(&path)?;
         }
     }
-    fs::File::open(dir)?.sync_all()?;
+    sync(dir)?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Error, Result, io};
 
 use crate::raw::raw_files;
 
@@ -14,7 +14,7 @@ pub const OFFICIAL_BASE: &str = "https://snap.stanford.edu/data/amazon/productGr
 /// Downloads `reviews_<category>_5.json.gz` and `meta_<category>.json.gz` into `dir`, skipping
 /// files already there. Each file is written to `<name>.part` and renamed when complete.
 pub fn download_raw(dir: &Path, category: &str) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(io("create", dir))?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(15)))
         .build()
@@ -33,24 +33,22 @@ pub fn download_raw(dir: &Path, category: &str) -> Result<Vec<PathBuf>> {
             .into_owned();
         let url = format!("{OFFICIAL_BASE}/{name}");
         eprintln!("downloading {url}");
-        let response = agent.get(&url).call().map_err(|e| {
-            anyhow::anyhow!(
-                "cannot download {url}: {e}.\nIf this machine is offline, put reviews_{category}_5.json.gz \
-                 and meta_{category}.json.gz (the official Amazon 2014 files) into {dir} by hand, or \
-                 link a folder that holds them, or a P5 folder (sequential_data.txt, items.jsonl.gz, \
-                 datamaps.json.gz), with `cargo xtask data fetch <dataset> --from DIR`.",
-                dir = dir.display()
-            )
+        let response = agent.get(&url).call().map_err(|e| Error::Download {
+            url: url.clone(),
+            category: category.to_string(),
+            dir: dir.to_path_buf(),
+            cause: Box::new(e),
         })?;
         let part = path.with_extension("gz.part");
-        let mut file = std::fs::File::create(&part)
-            .with_context(|| format!("cannot create {}", part.display()))?;
+        let mut file = std::fs::File::create(&part).map_err(io("create", &part))?;
         let mut reader = response.into_body().into_reader();
-        std::io::copy(&mut reader, &mut file)
-            .with_context(|| format!("download of {url} failed"))?;
-        file.flush()?;
-        file.sync_all()?;
-        std::fs::rename(&part, &path)?;
+        std::io::copy(&mut reader, &mut file).map_err(|source| Error::DownloadInterrupted {
+            url: url.clone(),
+            source,
+        })?;
+        file.flush().map_err(io("write", &part))?;
+        file.sync_all().map_err(io("write", &part))?;
+        std::fs::rename(&part, &path).map_err(io("write", &path))?;
         out.push(path);
     }
     Ok(out)
@@ -59,29 +57,30 @@ pub fn download_raw(dir: &Path, category: &str) -> Result<Vec<PathBuf>> {
 /// Makes `link` a symbolic link to the existing folder `from`. An existing link is replaced; an
 /// existing real folder is left alone (error), so no data is ever deleted.
 pub fn link_folder(link: &Path, from: &Path) -> Result<()> {
-    let from = from
-        .canonicalize()
-        .with_context(|| format!("{} does not exist", from.display()))?;
+    let from = from.canonicalize().map_err(|source| Error::DoesNotExist {
+        path: from.to_path_buf(),
+        source,
+    })?;
     if !from.is_dir() {
-        bail!("{} is not a folder", from.display());
+        return Err(Error::NotAFolder { path: from });
     }
     if let Ok(meta) = std::fs::symlink_metadata(link) {
         if meta.file_type().is_symlink() {
-            std::fs::remove_file(link)
-                .with_context(|| format!("cannot replace the link {}", link.display()))?;
+            std::fs::remove_file(link).map_err(io("replace the link", link))?;
         } else {
-            bail!(
-                "{} already exists and is not a link; move it away first (nothing was changed)",
-                link.display()
-            );
+            return Err(Error::NotALink {
+                path: link.to_path_buf(),
+            });
         }
     }
     if let Some(parent) = link.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(io("create", parent))?;
     }
-    symlink_dir(&from, link)
-        .with_context(|| format!("cannot link {} to {}", link.display(), from.display()))
+    symlink_dir(&from, link).map_err(|source| Error::Link {
+        link: link.to_path_buf(),
+        target: from.clone(),
+        source,
+    })
 }
 
 #[cfg(unix)]
@@ -111,8 +110,15 @@ mod tests {
         assert!(link.join("f").exists());
         link_folder(&link, &b).unwrap();
         assert!(!link.join("f").exists());
-        let m = format!("{:#}", link_folder(&b, &a).unwrap_err());
-        assert!(m.contains("not a link"), "{m}");
-        assert!(link_folder(&link, &root.path().join("missing")).is_err());
+        let err = link_folder(&b, &a).unwrap_err();
+        assert!(
+            matches!(&err, Error::NotALink { path } if *path == b),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("not a link"), "{err}");
+        assert!(matches!(
+            link_folder(&link, &root.path().join("missing")),
+            Err(Error::DoesNotExist { .. })
+        ));
     }
 }

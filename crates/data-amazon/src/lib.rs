@@ -4,6 +4,7 @@
 //! `demo` set ([`synthetic`]). Whatever the source, the result is the same [`Interactions`]
 //! (0-based ids, each user's items in time order) and the [`split::leave_one_out`] split.
 
+pub mod error;
 pub mod fetch;
 pub mod p5;
 pub mod pylit;
@@ -17,9 +18,11 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
 use artifacts::config::{DataConfig, DataFormat};
 use artifacts::dataset::{Dataset, Interactions};
+
+use error::io;
+pub use error::{Error, Result};
 
 /// Where a dataset's interactions come from, resolved from the config and the folder's content.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,31 +59,27 @@ impl Source {
         };
         match cfg.format {
             DataFormat::Synthetic => Ok(Source::Synthetic),
-            _ if !dir.is_dir() => bail!(
-                "dataset folder {} does not exist; {}",
-                dir.display(),
-                expected()
-            ),
-            DataFormat::P5 if !p5_here => {
-                bail!(
-                    "{} has no {} (data.format = \"p5\")",
-                    dir.display(),
-                    p5::SEQUENTIAL
-                )
-            }
+            _ if !dir.is_dir() => Err(Error::MissingFolder {
+                dir: dir.to_path_buf(),
+                expected: expected(),
+            }),
+            DataFormat::P5 if !p5_here => Err(Error::MissingFile {
+                dir: dir.to_path_buf(),
+                file: p5::SEQUENTIAL.into(),
+                format: "p5",
+            }),
             DataFormat::P5 => Ok(Source::P5(dir.to_path_buf())),
-            DataFormat::Raw if cfg.category.is_empty() => {
-                bail!(
-                    "data.format = \"raw\" needs data.category (e.g. \"Beauty\") to name the files"
-                )
-            }
-            DataFormat::Raw if !raw_here => {
-                bail!(
-                    "{} has no {} (data.format = \"raw\")",
-                    dir.display(),
-                    reviews.display()
-                )
-            }
+            DataFormat::Raw if cfg.category.is_empty() => Err(Error::InvalidConfig {
+                key: "data.category",
+                message: "data.format = \"raw\" needs data.category (e.g. \"Beauty\") to name \
+                          the files"
+                    .to_string(),
+            }),
+            DataFormat::Raw if !raw_here => Err(Error::MissingFile {
+                dir: dir.to_path_buf(),
+                file: reviews.clone(),
+                format: "raw",
+            }),
             DataFormat::Raw => Ok(Source::Raw {
                 dir: dir.to_path_buf(),
                 category: cfg.category.clone(),
@@ -90,7 +89,10 @@ impl Source {
                 dir: dir.to_path_buf(),
                 category: cfg.category.clone(),
             }),
-            DataFormat::Auto => bail!("no dataset files in {}: {}", dir.display(), expected()),
+            DataFormat::Auto => Err(Error::NoDatasetFiles {
+                dir: dir.to_path_buf(),
+                expected: expected(),
+            }),
         }
     }
 
@@ -171,7 +173,7 @@ pub fn build(
 
 /// Opens a file for line reading, decompressing it when its name ends in `.gz`.
 pub fn open_maybe_gz(path: &Path) -> Result<Box<dyn BufRead>> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = File::open(path).map_err(io("open", path))?;
     if path.extension().is_some_and(|e| e == "gz") {
         Ok(Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(
             file,

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
 use artifacts::dataset::{Interactions, ItemRecord};
 use serde::Deserialize;
 
+use crate::error::{Error, Result, read_line};
 use crate::open_maybe_gz;
 
 /// Name of the interactions file of a P5 folder.
@@ -60,22 +60,29 @@ pub fn read_sequences(path: &Path) -> Result<Vec<Vec<u32>>> {
     let mut by_user: HashMap<u32, (usize, Vec<u32>)> = HashMap::new();
     for (n, line) in reader.lines().enumerate() {
         let n = n + 1;
-        let line = line.with_context(|| format!("{}:{n}: cannot read the line", path.display()))?;
+        let line = line.map_err(read_line(path, n))?;
+        let malformed = |line: usize, problem: String| Error::MalformedLine {
+            path: path.to_path_buf(),
+            line,
+            problem,
+        };
         let mut fields = line.split_ascii_whitespace();
         let Some(user) = fields.next() else {
-            bail!(
-                "{}:{n}: empty line; expected `user_id item_id item_id …`",
-                path.display()
-            );
+            return Err(malformed(
+                n,
+                "empty line; expected `user_id item_id item_id …`".to_string(),
+            ));
         };
         let parse = |tok: &str, what: &str| -> Result<u32> {
             match tok.parse::<u32>() {
                 Ok(v) if v >= 1 => Ok(v),
-                _ => bail!(
-                    "{}:{n}: `{tok}` is not a valid {what} (expected a positive integer id in \
-                     `user_id item_id item_id …`)",
-                    path.display()
-                ),
+                _ => Err(malformed(
+                    n,
+                    format!(
+                        "`{tok}` is not a valid {what} (expected a positive integer id in \
+                         `user_id item_id item_id …`)"
+                    ),
+                )),
             }
         };
         let user = parse(user, "user id")?;
@@ -83,31 +90,37 @@ pub fn read_sequences(path: &Path) -> Result<Vec<Vec<u32>>> {
             .map(|t| parse(t, "item id"))
             .collect::<Result<Vec<_>>>()?;
         if items.is_empty() {
-            bail!(
-                "{}:{n}: user {user} has no items; expected `user_id item_id item_id …`",
-                path.display()
-            );
+            return Err(malformed(
+                n,
+                format!("user {user} has no items; expected `user_id item_id item_id …`"),
+            ));
         }
         if let Some((first, _)) = by_user.get(&user) {
-            bail!(
-                "{}:{n}: user {user} is listed twice (first on line {first})",
-                path.display()
-            );
+            return Err(malformed(
+                n,
+                format!("user {user} is listed twice (first on line {first})"),
+            ));
         }
         by_user.insert(user, (n, items));
     }
     if by_user.is_empty() {
-        bail!("{}: the file has no users", path.display());
+        return Err(Error::EmptyFile {
+            path: path.to_path_buf(),
+            problem: "the file has no users",
+        });
     }
     let n_users = by_user.len() as u32;
     let mut out = vec![Vec::new(); by_user.len()];
     for (user, (line, items)) in by_user {
         if user > n_users {
-            bail!(
-                "{}:{line}: user id {user} is out of range: the file has {n_users} users, so ids \
-                 must be 1..={n_users}",
-                path.display()
-            );
+            return Err(Error::MalformedLine {
+                path: path.to_path_buf(),
+                line,
+                problem: format!(
+                    "user id {user} is out of range: the file has {n_users} users, so ids \
+                     must be 1..={n_users}"
+                ),
+            });
         }
         out[(user - 1) as usize] = items;
     }
@@ -131,19 +144,23 @@ pub fn read_items(path: &Path, max_item: u32) -> Result<Vec<ItemRecord>> {
     let mut items: Vec<Option<ItemRecord>> = vec![None; max_item as usize];
     for (n, line) in reader.lines().enumerate() {
         let n = n + 1;
-        let line = line.with_context(|| format!("{}:{n}: cannot read the line", path.display()))?;
+        let line = line.map_err(read_line(path, n))?;
         if line.trim().is_empty() {
             continue;
         }
-        let it: ItemLine = serde_json::from_str(&line).with_context(|| {
-            format!(
-                "{}:{n}: expected a JSON object with item_id, asin, title, brand, categories, \
-                 description, price",
-                path.display()
-            )
+        let it: ItemLine = serde_json::from_str(&line).map_err(|source| Error::BadJson {
+            path: path.to_path_buf(),
+            line: Some(n),
+            expected: "a JSON object with item_id, asin, title, brand, categories, description, \
+                       price",
+            source,
         })?;
         if it.item_id == 0 {
-            bail!("{}:{n}: item_id 0; P5 item ids start at 1", path.display());
+            return Err(Error::MalformedLine {
+                path: path.to_path_buf(),
+                line: n,
+                problem: "item_id 0; P5 item ids start at 1".to_string(),
+            });
         }
         if it.item_id > max_item {
             // An item that no user interacted with: not part of the dataset.
@@ -163,12 +180,10 @@ pub fn read_items(path: &Path, max_item: u32) -> Result<Vec<ItemRecord>> {
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
-            r.with_context(|| {
-                format!(
-                    "{}: item {} is used in {SEQUENTIAL} but has no row",
-                    path.display(),
-                    i + 1
-                )
+            r.ok_or_else(|| Error::UnknownItem {
+                path: path.to_path_buf(),
+                item: i as u32 + 1,
+                sequences: SEQUENTIAL,
             })
         })
         .collect()
@@ -185,8 +200,12 @@ fn read_user_map(path: &Path) -> Result<HashMap<String, String>> {
         id2user: HashMap<String, String>,
     }
     let reader = open_maybe_gz(path)?;
-    let maps: Maps = serde_json::from_reader(reader)
-        .with_context(|| format!("{}: expected a JSON object with `id2user`", path.display()))?;
+    let maps: Maps = serde_json::from_reader(reader).map_err(|source| Error::BadJson {
+        path: path.to_path_buf(),
+        line: None,
+        expected: "a JSON object with `id2user`",
+        source,
+    })?;
     Ok(maps.id2user)
 }
 
@@ -200,10 +219,16 @@ mod tests {
         p
     }
 
+    /// The error's message; every one of these is a malformed line or an empty file.
     fn err_of(text: &str) -> String {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), SEQUENTIAL, text);
-        format!("{:#}", read_sequences(&p).unwrap_err())
+        let err = read_sequences(&p).unwrap_err();
+        assert!(
+            matches!(&err, Error::MalformedLine { path, .. } if *path == p),
+            "{err:?}"
+        );
+        err.to_string()
     }
 
     #[test]
@@ -239,10 +264,9 @@ mod tests {
 
     #[test]
     fn missing_file_is_named() {
-        let m = format!(
-            "{:#}",
-            read_sequences(Path::new("/no/such/sequential_data.txt")).unwrap_err()
-        );
+        let err = read_sequences(Path::new("/no/such/sequential_data.txt")).unwrap_err();
+        assert!(matches!(&err, Error::Io { .. }), "{err:?}");
+        let m = err.to_string();
         assert!(m.contains("/no/such/sequential_data.txt"), "{m}");
     }
 
@@ -255,10 +279,15 @@ mod tests {
             "{\"item_id\": 1, \"asin\": \"A\", \"title\": \"T\", \"brand\": null, \"categories\": [[\"C\"]], \"description\": null, \"price\": null}\n",
         );
         assert_eq!(read_items(&p, 1).unwrap()[0].title.as_deref(), Some("T"));
-        let m = format!("{:#}", read_items(&p, 2).unwrap_err());
-        assert!(m.contains("item 2 is used"), "{m}");
+        let err = read_items(&p, 2).unwrap_err();
+        assert!(matches!(err, Error::UnknownItem { item: 2, .. }), "{err:?}");
+        assert!(err.to_string().contains("item 2 is used"), "{err}");
         let bad = write(dir.path(), "bad.jsonl", "{\"item_id\": 1}\n");
-        let m = format!("{:#}", read_items(&bad, 1).unwrap_err());
-        assert!(m.contains("bad.jsonl:1"), "{m}");
+        let err = read_items(&bad, 1).unwrap_err();
+        assert!(
+            matches!(err, Error::BadJson { line: Some(1), .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("bad.jsonl:1"), "{err}");
     }
 }

@@ -8,10 +8,10 @@ use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
 use artifacts::dataset::{Interactions, ItemRecord};
 use serde::Deserialize;
 
+use crate::error::{Error, Result, read_line};
 use crate::{open_maybe_gz, pylit};
 
 /// One review event: who, what, when. File order is kept by the caller's vector order.
@@ -69,17 +69,15 @@ pub fn read_reviews(path: &Path) -> Result<Vec<Review>> {
     let reader = open_maybe_gz(path)?;
     let mut out = Vec::new();
     for (n, line) in reader.lines().enumerate() {
-        let line =
-            line.with_context(|| format!("{}:{}: cannot read the line", path.display(), n + 1))?;
+        let line = line.map_err(read_line(path, n + 1))?;
         if line.trim().is_empty() {
             continue;
         }
-        let r: ReviewLine = serde_json::from_str(&line).with_context(|| {
-            format!(
-                "{}:{}: expected a JSON review with reviewerID, asin and unixReviewTime",
-                path.display(),
-                n + 1
-            )
+        let r: ReviewLine = serde_json::from_str(&line).map_err(|source| Error::BadJson {
+            path: path.to_path_buf(),
+            line: Some(n + 1),
+            expected: "a JSON review with reviewerID, asin and unixReviewTime",
+            source,
         })?;
         out.push(Review {
             user: r.reviewer_id,
@@ -88,7 +86,10 @@ pub fn read_reviews(path: &Path) -> Result<Vec<Review>> {
         });
     }
     if out.is_empty() {
-        bail!("{}: no reviews in the file", path.display());
+        return Err(Error::EmptyFile {
+            path: path.to_path_buf(),
+            problem: "no reviews in the file",
+        });
     }
     Ok(out)
 }
@@ -98,27 +99,28 @@ pub fn read_meta(path: &Path) -> Result<HashMap<String, ItemRecord>> {
     let reader = open_maybe_gz(path)?;
     let mut out = HashMap::new();
     for (n, line) in reader.lines().enumerate() {
-        let line =
-            line.with_context(|| format!("{}:{}: cannot read the line", path.display(), n + 1))?;
+        let line = line.map_err(read_line(path, n + 1))?;
         if line.trim().is_empty() {
             continue;
         }
-        let value = pylit::parse(&line).map_err(|e| {
-            anyhow::anyhow!(
-                "{}:{}: not a Python dict literal ({e})",
-                path.display(),
-                n + 1
-            )
+        let value = pylit::parse(&line).map_err(|source| Error::BadLiteral {
+            path: path.to_path_buf(),
+            line: n + 1,
+            source,
         })?;
-        let record = item_from_meta(&value)
-            .with_context(|| format!("{}:{}: bad metadata record", path.display(), n + 1))?;
+        let record = item_from_meta(&value).map_err(|problem| Error::MalformedLine {
+            path: path.to_path_buf(),
+            line: n + 1,
+            problem: format!("bad metadata record: {problem}"),
+        })?;
         out.insert(record.asin.clone(), record);
     }
     Ok(out)
 }
 
-fn item_from_meta(v: &serde_json::Value) -> Result<ItemRecord> {
-    let obj = v.as_object().context("expected a dict")?;
+/// The item of one metadata record, or what is wrong with it.
+fn item_from_meta(v: &serde_json::Value) -> std::result::Result<ItemRecord, &'static str> {
+    let obj = v.as_object().ok_or("expected a dict")?;
     let text = |key: &str| -> Option<String> {
         obj.get(key)
             .and_then(|x| x.as_str())
@@ -126,12 +128,12 @@ fn item_from_meta(v: &serde_json::Value) -> Result<ItemRecord> {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
     };
-    let asin = text("asin").context("expected an `asin` string")?;
+    let asin = text("asin").ok_or("expected an `asin` string")?;
     let categories = match obj.get("categories") {
         None | Some(serde_json::Value::Null) => None,
         Some(c) => Some(
             serde_json::from_value::<Vec<Vec<String>>>(c.clone())
-                .context("`categories` must be a list of lists of strings")?,
+                .map_err(|_| "`categories` must be a list of lists of strings")?,
         ),
     };
     let price = match obj.get("price") {
@@ -142,7 +144,7 @@ fn item_from_meta(v: &serde_json::Value) -> Result<ItemRecord> {
                     p.as_str()
                         .and_then(|s| s.trim_start_matches('$').parse().ok())
                 })
-                .context("`price` must be a number")?,
+                .ok_or("`price` must be a number")?,
         ),
     };
     Ok(ItemRecord {
@@ -206,7 +208,7 @@ pub fn assemble(
         }
     }
     if user_order.is_empty() {
-        bail!("no user and item has at least {k} interactions: the {k}-core is empty");
+        return Err(Error::EmptyCore { k });
     }
 
     let mut new_item: Vec<Option<u32>> = vec![None; item_names.len()];
@@ -327,6 +329,7 @@ mod tests {
     #[test]
     fn empty_core_is_an_error() {
         let err = assemble(vec![rev("a", "x", 1)], HashMap::new(), 5).unwrap_err();
+        assert!(matches!(err, Error::EmptyCore { k: 5 }), "{err:?}");
         assert!(format!("{err}").contains("5-core is empty"));
     }
 

@@ -1,25 +1,26 @@
 //! The leave-one-out split: last item for test, second-to-last for validation, the rest for
 //! training; validation and test histories keep the most recent `max_history` items.
 
-use anyhow::{Result, bail, ensure};
+use crate::error::{Error, Result};
 use artifacts::dataset::{HeldOut, Interactions, Split};
 
 /// Splits every user's sequence. Each user needs at least 3 items (one to train on, one to
 /// validate, one to test).
 pub fn leave_one_out(inter: &Interactions, max_history: usize) -> Result<Split> {
-    ensure!(
-        max_history >= 1,
-        "data.max_history must be at least 1, got {max_history}"
-    );
+    if max_history < 1 {
+        return Err(Error::InvalidConfig {
+            key: "data.max_history",
+            message: format!("data.max_history must be at least 1, got {max_history}"),
+        });
+    }
     let mut split = Split::default();
     for (u, seq) in inter.sequences.iter().enumerate() {
         let n = seq.len();
         if n < 3 {
-            bail!(
-                "user {} has {n} item(s); the leave-one-out split needs at least 3 per user \
-                 (raise data.k_core or filter the data)",
-                u + 1
-            );
+            return Err(Error::TooFewItems {
+                user: u + 1,
+                items: n,
+            });
         }
         let recent = |end: usize| seq[end.saturating_sub(max_history)..end].to_vec();
         split.train.push(seq[..n - 2].to_vec());
@@ -101,11 +102,19 @@ mod tests {
 
     #[test]
     fn too_short_sequences_are_an_error() {
-        let m = format!(
-            "{:#}",
-            leave_one_out(&inter(vec![vec![1, 2, 3], vec![1, 2]]), 5).unwrap_err()
+        let err = leave_one_out(&inter(vec![vec![1, 2, 3], vec![1, 2]]), 5).unwrap_err();
+        assert!(
+            matches!(err, Error::TooFewItems { user: 2, items: 2 }),
+            "{err:?}"
         );
+        let m = err.to_string();
         assert!(m.contains("user 2 has 2 item(s)"), "{m}");
-        assert!(leave_one_out(&inter(vec![vec![1, 2, 3]]), 0).is_err());
+        assert!(matches!(
+            leave_one_out(&inter(vec![vec![1, 2, 3]]), 0),
+            Err(Error::InvalidConfig {
+                key: "data.max_history",
+                ..
+            })
+        ));
     }
 }

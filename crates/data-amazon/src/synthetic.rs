@@ -10,7 +10,19 @@
 
 use std::collections::HashMap;
 
-use anyhow::{Result, ensure};
+use crate::error::{Error, Result};
+
+/// `ensure!` for [`Error::InvalidConfig`].
+macro_rules! check {
+    ($cond:expr, $key:literal, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(Error::InvalidConfig {
+                key: $key,
+                message: format!($($fmt)+),
+            });
+        }
+    };
+}
 use artifacts::config::SyntheticConfig;
 use artifacts::dataset::{Interactions, ItemRecord};
 use rand::{Rng, SeedableRng};
@@ -89,23 +101,31 @@ const ADJECTIVES: [&str; 12] = [
 
 /// Generates the demo catalogue and interactions, then applies the k-core filter.
 pub fn generate(cfg: &SyntheticConfig, k_core: usize) -> Result<(Interactions, AssembleReport)> {
-    ensure!(
+    check!(
         cfg.items >= 18,
+        "data.synthetic.items",
         "data.synthetic.items must be at least 18 (one per sub-category)"
     );
-    ensure!(cfg.users >= 1, "data.synthetic.users must be at least 1");
-    ensure!(
+    check!(
+        cfg.users >= 1,
+        "data.synthetic.users",
+        "data.synthetic.users must be at least 1"
+    );
+    check!(
         cfg.min_len >= 3 && cfg.min_len <= cfg.max_len,
+        "data.synthetic.min_len",
         "data.synthetic needs 3 <= min_len <= max_len (got {}..{})",
         cfg.min_len,
         cfg.max_len
     );
-    ensure!(
+    check!(
         cfg.max_len < cfg.items,
+        "data.synthetic.max_len",
         "data.synthetic.max_len must be below data.synthetic.items"
     );
-    ensure!(
+    check!(
         (0.0..=1.0).contains(&cfg.follow_prob),
+        "data.synthetic.follow_prob",
         "data.synthetic.follow_prob must be in [0, 1]"
     );
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -256,11 +276,20 @@ mod tests {
             min_len: 2,
             ..Default::default()
         };
-        assert!(generate(&bad, 5).is_err());
+        assert!(matches!(
+            generate(&bad, 5),
+            Err(Error::InvalidConfig {
+                key: "data.synthetic.min_len",
+                ..
+            })
+        ));
         let bad = SyntheticConfig {
             items: 5,
             ..Default::default()
         };
-        assert!(generate(&bad, 5).is_err());
+        assert!(matches!(
+            generate(&bad, 5),
+            Err(Error::InvalidConfig { .. })
+        ));
     }
 }

@@ -107,14 +107,16 @@ fn malformed_raw_lines_name_file_and_line() {
             "{'asin': 'i2' 'title': 'x'}".into(),
         ],
     );
-    let m = format!(
-        "{:#}",
-        load(
-            &Source::resolve(dir.path(), &cfg(DataFormat::Raw, 3)).unwrap(),
-            &cfg(DataFormat::Raw, 3)
-        )
-        .unwrap_err()
+    let err = load(
+        &Source::resolve(dir.path(), &cfg(DataFormat::Raw, 3)).unwrap(),
+        &cfg(DataFormat::Raw, 3),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, data_amazon::Error::BadLiteral { line: 2, .. }),
+        "{err:?}"
     );
+    let m = err.to_string();
     assert!(
         m.contains("meta_Test.json.gz:2") && m.contains("Python dict literal"),
         "{m}"
@@ -124,14 +126,16 @@ fn malformed_raw_lines_name_file_and_line() {
         &dir.path().join("reviews_Test_5.json.gz"),
         &[review("a", "b", 1), "{\"reviewerID\": \"a\"}".into()],
     );
-    let m = format!(
-        "{:#}",
-        load(
-            &Source::resolve(dir.path(), &cfg(DataFormat::Raw, 3)).unwrap(),
-            &cfg(DataFormat::Raw, 3)
-        )
-        .unwrap_err()
+    let err = load(
+        &Source::resolve(dir.path(), &cfg(DataFormat::Raw, 3)).unwrap(),
+        &cfg(DataFormat::Raw, 3),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, data_amazon::Error::BadJson { line: Some(2), .. }),
+        "{err:?}"
     );
+    let m = err.to_string();
     assert!(
         m.contains("reviews_Test_5.json.gz:2") && m.contains("unixReviewTime"),
         "{m}"
@@ -175,32 +179,34 @@ fn p5_folder_loads_with_reviewer_ids() {
 #[test]
 fn missing_folder_and_files_are_explained() {
     let dir = tempfile::tempdir().unwrap();
-    let m = format!(
-        "{:#}",
-        Source::resolve(&dir.path().join("nope"), &cfg(DataFormat::Auto, 5)).unwrap_err()
+    let err = Source::resolve(&dir.path().join("nope"), &cfg(DataFormat::Auto, 5)).unwrap_err();
+    assert!(
+        matches!(&err, data_amazon::Error::MissingFolder { .. }),
+        "{err:?}"
     );
+    let m = err.to_string();
     assert!(
         m.contains("does not exist")
             && m.contains("sequential_data.txt")
             && m.contains("reviews_Test_5.json.gz"),
         "{m}"
     );
-    let m = format!(
-        "{:#}",
-        Source::resolve(dir.path(), &cfg(DataFormat::Auto, 5)).unwrap_err()
+    let err = Source::resolve(dir.path(), &cfg(DataFormat::Auto, 5)).unwrap_err();
+    assert!(
+        matches!(&err, data_amazon::Error::NoDatasetFiles { .. }),
+        "{err:?}"
     );
-    assert!(m.contains("no dataset files"), "{m}");
-    let m = format!(
-        "{:#}",
-        Source::resolve(dir.path(), &cfg(DataFormat::P5, 5)).unwrap_err()
+    assert!(err.to_string().contains("no dataset files"), "{err}");
+    let err = Source::resolve(dir.path(), &cfg(DataFormat::P5, 5)).unwrap_err();
+    assert!(
+        matches!(&err, data_amazon::Error::MissingFile { format: "p5", .. }),
+        "{err:?}"
     );
-    assert!(m.contains("sequential_data.txt"), "{m}");
+    assert!(err.to_string().contains("sequential_data.txt"), "{err}");
     // A P5 folder whose items file is missing.
     std::fs::write(dir.path().join("sequential_data.txt"), "1 1 2 3\n").unwrap();
     let c = cfg(DataFormat::Auto, 5);
-    let m = format!(
-        "{:#}",
-        load(&Source::resolve(dir.path(), &c).unwrap(), &c).unwrap_err()
-    );
-    assert!(m.contains("items.jsonl.gz"), "{m}");
+    let err = load(&Source::resolve(dir.path(), &c).unwrap(), &c).unwrap_err();
+    assert!(matches!(&err, data_amazon::Error::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("items.jsonl.gz"), "{err}");
 }

@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use anyhow::{Result, ensure};
 use artifacts::Config;
 use artifacts::config::ReducerConfig;
 use artifacts::config::{Prior, TrainLoss};
@@ -20,6 +19,30 @@ use burn::tensor::{Device, ElementConversion};
 use gr_model::generate::{Constraint, SidTrie, beam_search_with};
 use gr_model::input::{HistoryBatch, SidTable};
 use gr_model::tiger::Tiger;
+
+/// Errors of the evaluator crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Two items with one SID: generation could not tell them apart.
+    #[error("items {first} and {second} share the SID {sid:?}")]
+    DuplicateSid {
+        /// The first item (0-based).
+        first: u32,
+        /// The second item (0-based).
+        second: u32,
+        /// Their SID.
+        sid: Vec<u32>,
+    },
+    /// An evaluation over no users.
+    #[error("no users to evaluate")]
+    NoUsers,
+    /// The SID table does not fit the model.
+    #[error(transparent)]
+    Model(#[from] gr_model::Error),
+}
+
+/// This crate's result.
+pub type Result<T> = std::result::Result<T, Error>;
 
 /// Recall@K and NDCG@K from each user's 1-based rank of the target (`None`: not retrieved).
 pub fn rank_metrics(
@@ -57,12 +80,13 @@ impl Catalogue {
         let mut by_sid = HashMap::with_capacity(table.len());
         for item in 0..table.len() as u32 {
             let prev = by_sid.insert(table.sid(item).to_vec(), item);
-            ensure!(
-                prev.is_none(),
-                "items {} and {item} share the SID {:?}",
-                prev.unwrap_or(0),
-                table.sid(item)
-            );
+            if let Some(first) = prev {
+                return Err(Error::DuplicateSid {
+                    first,
+                    second: item,
+                    sid: table.sid(item).to_vec(),
+                });
+            }
         }
         let trie = SidTrie::new((0..table.len() as u32).map(|i| table.sid(i)));
         Ok(Catalogue {
@@ -208,7 +232,9 @@ pub fn evaluate<B: Backend>(
     device: &Device<B>,
     label: &str,
 ) -> Result<Metrics> {
-    ensure!(!users.is_empty(), "no users to evaluate");
+    if users.is_empty() {
+        return Err(Error::NoUsers);
+    }
     let started = Instant::now();
     let mut order: Vec<usize> = (0..users.len()).collect();
     order.sort_by_key(|&u| (users[u].history.len(), u));
@@ -349,6 +375,6 @@ mod tests {
     #[test]
     fn catalogue_rejects_duplicate_sids() {
         let t = SidTable::new(&[vec![1, 2], vec![1, 2]], 4).unwrap();
-        assert!(Catalogue::new(t).is_err());
+        assert!(matches!(Catalogue::new(t), Err(Error::DuplicateSid { .. })));
     }
 }

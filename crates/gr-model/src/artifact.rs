@@ -5,12 +5,12 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
 use artifacts::Manifest;
 use artifacts::model::{MODEL_RECORD, MODEL_SAFETENSORS, MODEL_SHAPE};
 use burn::tensor::Device;
 use burn::tensor::backend::Backend;
 
+use crate::error::{Error, Result};
 use crate::export::{export_safetensors, load_record};
 use crate::tiger::{Tiger, TigerConfig};
 
@@ -23,10 +23,17 @@ pub fn write_model_files<B: Backend>(
     cfg: &TigerConfig,
     device: &Device<B>,
 ) -> Result<()> {
-    std::fs::copy(record, dir.join(MODEL_RECORD))
-        .with_context(|| format!("cannot copy the model record {}", record.display()))?;
-    std::fs::write(dir.join(MODEL_SHAPE), serde_json::to_string_pretty(cfg)?)
-        .with_context(|| format!("cannot write {}", dir.join(MODEL_SHAPE).display()))?;
+    std::fs::copy(record, dir.join(MODEL_RECORD)).map_err(|source| Error::Io {
+        action: "copy the model record",
+        path: record.to_path_buf(),
+        source,
+    })?;
+    let shape = dir.join(MODEL_SHAPE);
+    std::fs::write(&shape, serde_json::to_string_pretty(cfg)?).map_err(|source| Error::Io {
+        action: "write",
+        path: shape.clone(),
+        source,
+    })?;
     let model = load_record(
         Tiger::<B>::new(cfg, device),
         &dir.join(MODEL_RECORD),
@@ -41,10 +48,13 @@ pub fn load_trained<B: Backend>(dir: &Path, device: &Device<B>) -> Result<(Tiger
     let manifest = Manifest::require(dir, "train")?;
     manifest.verify_files(dir, &[MODEL_SHAPE, MODEL_RECORD])?;
     let path = dir.join(MODEL_SHAPE);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        action: "read",
+        path: path.clone(),
+        source,
+    })?;
     let cfg: TigerConfig =
-        serde_json::from_str(&text).with_context(|| format!("{} is malformed", path.display()))?;
+        serde_json::from_str(&text).map_err(|source| Error::BadModelShape { path, source })?;
     let model = load_record(
         Tiger::<B>::new(&cfg, device),
         &dir.join(MODEL_RECORD),

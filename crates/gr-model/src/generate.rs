@@ -14,12 +14,11 @@
 //! valid prefixes the constrained search is exact: it returns the items in the order of their
 //! full-SID probability.
 
-use std::collections::HashMap;
-
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
+pub use crate::input::{INVALID_LOGIT, SidTrie};
 use crate::tiger::{DecoderCache, Encoded, Tiger};
 
 /// Generated SIDs per user, best first.
@@ -29,111 +28,6 @@ pub struct Beams {
     pub sids: Vec<Vec<Vec<u32>>>,
     /// `probs[u][k]` = its probability (product of the per-step probabilities).
     pub probs: Vec<Vec<f32>>,
-}
-
-/// A logit far below any real one: what an invalid digit gets.
-pub const INVALID_LOGIT: f32 = -1e9;
-
-/// The valid next digits of every SID prefix of a catalogue, and optionally a prior over them.
-#[derive(Debug, Clone, Default)]
-pub struct SidTrie {
-    children: HashMap<Vec<u32>, Vec<u32>>,
-    /// `log P(digit | prefix)` of each prefix's children (aligned with `children`), when a prior
-    /// was set.
-    log_prior: HashMap<Vec<u32>, Vec<f32>>,
-    levels: usize,
-}
-
-impl SidTrie {
-    /// Builds the trie of the catalogue's SIDs (all of one length).
-    pub fn new<'a>(sids: impl IntoIterator<Item = &'a [u32]>) -> Self {
-        let mut children: HashMap<Vec<u32>, Vec<u32>> = HashMap::new();
-        let mut levels = 0;
-        for sid in sids {
-            levels = sid.len();
-            for t in 0..sid.len() {
-                let next = children.entry(sid[..t].to_vec()).or_default();
-                if !next.contains(&sid[t]) {
-                    next.push(sid[t]);
-                }
-            }
-        }
-        for next in children.values_mut() {
-            next.sort_unstable();
-        }
-        SidTrie {
-            children,
-            log_prior: HashMap::new(),
-            levels,
-        }
-    }
-
-    /// Sets the prior `log P(digit | prefix)` from item weights: `(sid, weight)` for every item
-    /// (e.g. its training count + 1); a prefix's mass is the sum of its items' weights.
-    pub fn with_prior<'a>(mut self, items: impl IntoIterator<Item = (&'a [u32], f64)>) -> Self {
-        let mut mass: HashMap<Vec<u32>, f64> = HashMap::new();
-        for (sid, w) in items {
-            for t in 1..=sid.len() {
-                *mass.entry(sid[..t].to_vec()).or_default() += w;
-            }
-        }
-        self.log_prior = self
-            .children
-            .iter()
-            .map(|(prefix, kids)| {
-                let m: Vec<f64> = kids
-                    .iter()
-                    .map(|&c| {
-                        let mut node = prefix.clone();
-                        node.push(c);
-                        mass.get(&node)
-                            .copied()
-                            .unwrap_or(0.0)
-                            .max(f64::MIN_POSITIVE)
-                    })
-                    .collect();
-                let total: f64 = m.iter().sum();
-                let logs = m.iter().map(|x| (x / total).ln() as f32).collect();
-                (prefix.clone(), logs)
-            })
-            .collect();
-        self
-    }
-
-    /// The prior of `prefix`'s children (aligned with [`SidTrie::next`]), when one is set.
-    pub fn prior(&self, prefix: &[u32]) -> Option<&[f32]> {
-        self.log_prior.get(prefix).map(Vec::as_slice)
-    }
-
-    /// The additive logit bias `[levels × v]` that restricts every level of `sid` to the digits
-    /// continuing its prefix (their prior, or 0, for valid digits; [`INVALID_LOGIT`] elsewhere).
-    pub fn valid_bias(&self, sid: &[u32], v: usize) -> Vec<f32> {
-        let mut bias = vec![INVALID_LOGIT; sid.len() * v];
-        for t in 0..sid.len() {
-            let kids = self.next(&sid[..t]);
-            let prior = self.prior(&sid[..t]);
-            for (i, &c) in kids.iter().enumerate() {
-                if (c as usize) < v {
-                    bias[t * v + c as usize] = prior.map_or(0.0, |p| p[i]);
-                }
-            }
-        }
-        bias
-    }
-
-    /// The digits that may follow `prefix` (empty when the prefix is not a catalogue prefix).
-    pub fn next(&self, prefix: &[u32]) -> &[u32] {
-        self.children.get(prefix).map_or(&[], Vec::as_slice)
-    }
-
-    /// True when `sid` is a whole catalogue SID.
-    pub fn contains(&self, sid: &[u32]) -> bool {
-        sid.len() == self.levels
-            && !sid.is_empty()
-            && self
-                .next(&sid[..sid.len() - 1])
-                .contains(&sid[sid.len() - 1])
-    }
 }
 
 /// One live or dead beam.

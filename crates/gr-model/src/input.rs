@@ -1,13 +1,13 @@
-//! Model inputs from item ids: the catalogue's SIDs and right-padded history batches.
+//! Model inputs from item ids: the catalogue's SIDs ([`SidTable`]), their prefix trie
+//! ([`SidTrie`], for constrained decoding and the valid-digit loss) and right-padded history
+//! batches ([`HistoryBatch`]).
 
-use anyhow::{Context, Result, ensure};
+use std::collections::HashMap;
+
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use artifacts::config::ReducerConfig;
-
-use crate::generate::SidTrie;
-use crate::tiger::Tiger;
+use crate::error::{Error, Result};
 
 /// Every item's SID (`levels` digits each, dedup digit included), indexed by 0-based item id.
 #[derive(Debug, Clone)]
@@ -20,27 +20,26 @@ pub struct SidTable {
 impl SidTable {
     /// The catalogue of a `SemanticIds` artifact (every digit, the de-duplication digit included).
     pub fn from_sids(sids: &artifacts::sids::SemanticIds) -> Result<Self> {
-        SidTable::new(&sids.codes, sids.codebook_size).context(
-            "the semantic ids do not fit the model's vocabulary (quantizer.max_dedup must be \
-             below quantizer.codebook_size)",
-        )
+        SidTable::new(&sids.codes, sids.codebook_size).map_err(|e| Error::Vocabulary(Box::new(e)))
     }
 
     /// From per-item digit lists; every digit must be below `codes` (the model's V).
     pub fn new(sids: &[Vec<u32>], codes: usize) -> Result<Self> {
         let levels = sids.first().map_or(0, Vec::len);
-        ensure!(levels > 0, "the SID table is empty");
+        if levels == 0 {
+            return Err(Error::EmptySidTable);
+        }
         let mut digits = Vec::with_capacity(sids.len() * levels);
         for (item, sid) in sids.iter().enumerate() {
-            ensure!(
-                sid.len() == levels,
-                "item {item} has {} SID digits, expected {levels}",
-                sid.len()
-            );
-            if let Some(&d) = sid.iter().find(|&&d| d as usize >= codes) {
-                anyhow::bail!(
-                    "item {item} has SID digit {d}, but the model has {codes} codes per level"
-                );
+            if sid.len() != levels {
+                return Err(Error::SidLength {
+                    item,
+                    expected: levels,
+                    found: sid.len(),
+                });
+            }
+            if let Some(&digit) = sid.iter().find(|&&d| d as usize >= codes) {
+                return Err(Error::SidDigit { item, digit, codes });
             }
             digits.extend_from_slice(sid);
         }
@@ -75,6 +74,111 @@ impl SidTable {
     pub fn sid(&self, item: u32) -> &[u32] {
         let i = item as usize * self.levels;
         &self.digits[i..i + self.levels]
+    }
+}
+
+/// A logit far below any real one: what an invalid digit gets.
+pub const INVALID_LOGIT: f32 = -1e9;
+
+/// The valid next digits of every SID prefix of a catalogue, and optionally a prior over them.
+#[derive(Debug, Clone, Default)]
+pub struct SidTrie {
+    children: HashMap<Vec<u32>, Vec<u32>>,
+    /// `log P(digit | prefix)` of each prefix's children (aligned with `children`), when a prior
+    /// was set.
+    log_prior: HashMap<Vec<u32>, Vec<f32>>,
+    levels: usize,
+}
+
+impl SidTrie {
+    /// Builds the trie of the catalogue's SIDs (all of one length).
+    pub fn new<'a>(sids: impl IntoIterator<Item = &'a [u32]>) -> Self {
+        let mut children: HashMap<Vec<u32>, Vec<u32>> = HashMap::new();
+        let mut levels = 0;
+        for sid in sids {
+            levels = sid.len();
+            for t in 0..sid.len() {
+                let next = children.entry(sid[..t].to_vec()).or_default();
+                if !next.contains(&sid[t]) {
+                    next.push(sid[t]);
+                }
+            }
+        }
+        for next in children.values_mut() {
+            next.sort_unstable();
+        }
+        SidTrie {
+            children,
+            log_prior: HashMap::new(),
+            levels,
+        }
+    }
+
+    /// Sets the prior `log P(digit | prefix)` from item weights: `(sid, weight)` for every item
+    /// (e.g. its training count + 1); a prefix's mass is the sum of its items' weights.
+    pub fn with_prior<'a>(mut self, items: impl IntoIterator<Item = (&'a [u32], f64)>) -> Self {
+        let mut mass: HashMap<Vec<u32>, f64> = HashMap::new();
+        for (sid, w) in items {
+            for t in 1..=sid.len() {
+                *mass.entry(sid[..t].to_vec()).or_default() += w;
+            }
+        }
+        self.log_prior = self
+            .children
+            .iter()
+            .map(|(prefix, kids)| {
+                let m: Vec<f64> = kids
+                    .iter()
+                    .map(|&c| {
+                        let mut node = prefix.clone();
+                        node.push(c);
+                        mass.get(&node)
+                            .copied()
+                            .unwrap_or(0.0)
+                            .max(f64::MIN_POSITIVE)
+                    })
+                    .collect();
+                let total: f64 = m.iter().sum();
+                let logs = m.iter().map(|x| (x / total).ln() as f32).collect();
+                (prefix.clone(), logs)
+            })
+            .collect();
+        self
+    }
+
+    /// The prior of `prefix`'s children (aligned with [`SidTrie::next`]), when one is set.
+    pub fn prior(&self, prefix: &[u32]) -> Option<&[f32]> {
+        self.log_prior.get(prefix).map(Vec::as_slice)
+    }
+
+    /// The additive logit bias `[levels × v]` that restricts every level of `sid` to the digits
+    /// continuing its prefix (their prior, or 0, for valid digits; [`INVALID_LOGIT`] elsewhere).
+    pub fn valid_bias(&self, sid: &[u32], v: usize) -> Vec<f32> {
+        let mut bias = vec![INVALID_LOGIT; sid.len() * v];
+        for t in 0..sid.len() {
+            let kids = self.next(&sid[..t]);
+            let prior = self.prior(&sid[..t]);
+            for (i, &c) in kids.iter().enumerate() {
+                if (c as usize) < v {
+                    bias[t * v + c as usize] = prior.map_or(0.0, |p| p[i]);
+                }
+            }
+        }
+        bias
+    }
+
+    /// The digits that may follow `prefix` (empty when the prefix is not a catalogue prefix).
+    pub fn next(&self, prefix: &[u32]) -> &[u32] {
+        self.children.get(prefix).map_or(&[], Vec::as_slice)
+    }
+
+    /// True when `sid` is a whole catalogue SID.
+    pub fn contains(&self, sid: &[u32]) -> bool {
+        sid.len() == self.levels
+            && !sid.is_empty()
+            && self
+                .next(&sid[..sid.len() - 1])
+                .contains(&sid[sid.len() - 1])
     }
 }
 
@@ -156,24 +260,6 @@ impl<B: Backend> HistoryBatch<B> {
     }
 }
 
-impl<B: Backend> Tiger<B> {
-    /// The reference loss (summed per-level cross-entropy, batch mean) of a batch built with
-    /// targets: embed, encode with `reducer`, teacher-forced decode.
-    pub fn batch_loss(&self, batch: HistoryBatch<B>, reducer: &ReducerConfig) -> Tensor<B, 1> {
-        let targets = batch
-            .targets
-            .expect("a loss needs a batch built with targets");
-        let (embeds, mask) = self.embed_history(batch.sids, batch.item_mask);
-        let encoded = self.encode_with(embeds, mask, reducer);
-        let logits = self.logits(self.decode(&encoded, targets.clone()));
-        let logits = match batch.level_bias {
-            Some(bias) => logits + bias,
-            None => logits,
-        };
-        self.loss(logits, targets)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +289,13 @@ mod tests {
         let dynamic = HistoryBatch::<Flex>::new(&h, None, &table, None, &dev);
         assert_eq!(dynamic.item_mask.dims(), [2, 3]);
         assert_eq!(dynamic.lengths, vec![3, 1]);
-        assert!(SidTable::new(&[vec![1, 9]], 8).is_err());
+        assert!(matches!(
+            SidTable::new(&[vec![1, 9]], 8),
+            Err(Error::SidDigit {
+                item: 0,
+                digit: 9,
+                codes: 8
+            })
+        ));
     }
 }

@@ -9,19 +9,25 @@
 //! * [`generate`]: batched beam search as the reference (probabilities multiplied, fixed steps);
 //! * [`weights`]: safetensors checkpoints in and out of burn modules through burn-store, by one
 //!   name table per model (burn paths ↔ reference names), with name and shape checks;
-//! * [`input`]: the catalogue's SIDs and right-padded history batches (fixed or dynamic);
-//! * [`export`]: burn records (checkpoints) and safetensors export under the reference's names;
+//! * [`input`]: the catalogue's SIDs, their prefix trie and right-padded history batches (fixed
+//!   or dynamic);
+//! * [`export`]: burn records (checkpoints) and safetensors export under the reference's names
+//!   ([`tiger::REFERENCE_NAMES`]);
 //! * [`artifact`]: the trained-model artifact's files written and loaded (checked against the
-//!   artifact's manifest).
+//!   artifact's manifest);
+//! * [`error`]: the crate's [`Error`].
 //!
 //! Token reducers from the `rastp` crate plug into the encoder (`Tiger::encode_with` takes the
 //! `[reducer]` section itself: kind, layer, keep ratio and basis, position bias); generation uses a decoder
-//! key/value cache and, optionally, a prefix trie of the catalogue ([`generate::SidTrie`]).
+//! key/value cache and, optionally, a prefix trie of the catalogue ([`input::SidTrie`]).
 
 pub mod artifact;
+pub mod error;
 pub mod export;
 pub mod generate;
 pub mod input;
 pub mod t5;
 pub mod tiger;
 pub mod weights;
+
+pub use error::{Error, Result};

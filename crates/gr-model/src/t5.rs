@@ -6,7 +6,6 @@
 
 use std::path::Path;
 
-use anyhow::{Result, bail};
 use burn::module::Module;
 use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm,
@@ -17,6 +16,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Deserialize;
 
+use crate::error::{Error, Result};
 use crate::weights::{NameTable, load_safetensors};
 
 /// The Hugging Face `T5Config` fields these blocks use (`config.json`).
@@ -358,7 +358,11 @@ impl<B: Backend> T5FeedForward<B> {
         let (wi, wi_0, wi_1) = match cfg.feed_forward_proj.as_str() {
             "relu" => (Some(lin(d, f)), None, None),
             "gated-gelu" => (None, Some(lin(d, f)), Some(lin(d, f))),
-            other => bail!("unsupported feed_forward_proj `{other}` (supported: relu, gated-gelu)"),
+            other => {
+                return Err(Error::UnsupportedFeedForward {
+                    name: other.to_string(),
+                });
+            }
         };
         Ok(T5FeedForward {
             wi,

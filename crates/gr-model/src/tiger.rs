@@ -4,11 +4,11 @@
 //! place of T5's, one untied head per SID level, fixed `levels`-step decoding without EOS, and the
 //! loss summed over levels of per-level cross-entropy (docs/reference.md §1.3, §4, §5).
 //!
-//! Parameter names follow the reference's Hugging Face-style names (see `Tiger::from_safetensors` and `export::REFERENCE_NAMES`).
+//! Parameter names follow the reference's Hugging Face-style names ([`REFERENCE_NAMES`], used by
+//! [`Tiger::from_safetensors`] and [`crate::export::export_safetensors`]).
 
 use std::path::Path;
 
-use anyhow::Result;
 use burn::module::{Module, Param};
 use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm,
@@ -23,9 +23,82 @@ use serde::{Deserialize, Serialize};
 use artifacts::config::{KeepBasis, ModelConfig, PositionBias, ReducerConfig};
 use rastp::{keep_count, reduce_rows};
 
-use crate::export::REFERENCE_NAMES;
+use crate::error::Result;
+use crate::input::HistoryBatch;
 use crate::t5::{T5Attention, T5Config, additive_mask, linear_3d};
-use crate::weights::load_safetensors;
+use crate::weights::{NameTable, load_safetensors};
+
+/// The reference's names of a [`Tiger`]'s parameters (those of the `tiger-tiny` fixtures), for
+/// loading and for export: T5-style blocks with the MLP feed-forward as `mlp.model.{0,2,5}`, the
+/// SID table, SEP and BOS vectors, and one `decoder_mlp` head per level.
+pub const REFERENCE_NAMES: NameTable = NameTable {
+    names: &[
+        ("embedding.weight", "item_sid_embedding_table.weight"),
+        ("sep", "sep_token"),
+        ("bos", "bos_token"),
+        (
+            "encoder.{i}.attn_norm.gamma",
+            "encoder.block.{i}.layer.0.layer_norm.weight",
+        ),
+        (
+            "encoder.{i}.attn.{*}",
+            "encoder.block.{i}.layer.0.SelfAttention.{*}",
+        ),
+        (
+            "encoder.{i}.ff_norm.gamma",
+            "encoder.block.{i}.layer.1.layer_norm.weight",
+        ),
+        (
+            "encoder.{i}.ff.lin1.{*}",
+            "encoder.block.{i}.layer.1.mlp.model.0.{*}",
+        ),
+        (
+            "encoder.{i}.ff.lin2.{*}",
+            "encoder.block.{i}.layer.1.mlp.model.2.{*}",
+        ),
+        (
+            "encoder.{i}.ff.lin3.{*}",
+            "encoder.block.{i}.layer.1.mlp.model.5.{*}",
+        ),
+        ("encoder_norm.gamma", "encoder.final_layer_norm.weight"),
+        (
+            "decoder.{i}.self_norm.gamma",
+            "decoder.block.{i}.layer.0.layer_norm.weight",
+        ),
+        (
+            "decoder.{i}.self_attn.{*}",
+            "decoder.block.{i}.layer.0.SelfAttention.{*}",
+        ),
+        (
+            "decoder.{i}.cross_norm.gamma",
+            "decoder.block.{i}.layer.1.layer_norm.weight",
+        ),
+        (
+            "decoder.{i}.cross_attn.{*}",
+            "decoder.block.{i}.layer.1.EncDecAttention.{*}",
+        ),
+        (
+            "decoder.{i}.ff_norm.gamma",
+            "decoder.block.{i}.layer.2.layer_norm.weight",
+        ),
+        (
+            "decoder.{i}.ff.lin1.{*}",
+            "decoder.block.{i}.layer.2.mlp.model.0.{*}",
+        ),
+        (
+            "decoder.{i}.ff.lin2.{*}",
+            "decoder.block.{i}.layer.2.mlp.model.2.{*}",
+        ),
+        (
+            "decoder.{i}.ff.lin3.{*}",
+            "decoder.block.{i}.layer.2.mlp.model.5.{*}",
+        ),
+        ("decoder_norm.gamma", "decoder.final_layer_norm.weight"),
+        ("heads.{i}.weight", "decoder_mlp.{i}.weight"),
+    ],
+    aliases: &[],
+    ignored: &[],
+};
 
 /// Model shape (the fixtures' `config.json` names).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -673,5 +746,21 @@ impl<B: Backend> Tiger<B> {
         let logp = log_softmax(logits, 2);
         let picked = logp.gather(2, targets.reshape([b, h, 1])).reshape([b, h]);
         picked.sum().neg().div_scalar(b as f64)
+    }
+
+    /// The reference loss (summed per-level cross-entropy, batch mean) of a batch built with
+    /// targets: embed, encode with `reducer`, teacher-forced decode.
+    pub fn batch_loss(&self, batch: HistoryBatch<B>, reducer: &ReducerConfig) -> Tensor<B, 1> {
+        let targets = batch
+            .targets
+            .expect("a loss needs a batch built with targets");
+        let (embeds, mask) = self.embed_history(batch.sids, batch.item_mask);
+        let encoded = self.encode_with(embeds, mask, reducer);
+        let logits = self.logits(self.decode(&encoded, targets.clone()));
+        let logits = match batch.level_bias {
+            Some(bias) => logits + bias,
+            None => logits,
+        };
+        self.loss(logits, targets)
     }
 }

@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::rc::Rc;
 
-use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::store::{
     BurnToPyTorchAdapter, KeyRemapper, ModuleAdapter, ModuleSnapshot, ModuleStore,
@@ -20,6 +19,8 @@ use burn::store::{
 };
 use burn::tensor::DType;
 use burn::tensor::backend::Backend;
+
+use crate::error::{Error, Result};
 
 /// How a model's burn parameter paths map onto a reference's tensor names.
 ///
@@ -123,16 +124,19 @@ pub fn load_safetensors<B: Backend, M: Module<B>>(
         .with_from_adapter(PyTorchToBurnAdapter.chain(ToF32))
         .allow_partial(true)
         .validate(false);
-    let result = module
-        .load_from(&mut store)
-        .with_context(|| format!("cannot read model weights {}", path.display()))?;
+    let unreadable = |source| Error::Weights {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    };
+    let result = module.load_from(&mut store).map_err(unreadable)?;
     // Every parameter got a tensor (none missing, no shape errors), and every tensor of the file
     // that is not ignored went into a parameter. The latter is counted, not read off
     // `result.unused`: burn-store lists a tensor found under an adapter's alternative name
     // (LayerNorm `weight` for `gamma`) as unused although it was applied.
     let in_file = store
         .keys()
-        .with_context(|| format!("cannot read model weights {}", path.display()))?
+        .map_err(unreadable)?
         .iter()
         .filter(|name| !table.ignores(name))
         .count();
@@ -142,18 +146,15 @@ pub fn load_safetensors<B: Backend, M: Module<B>>(
     let issues = mismatches(module, path, table)?;
     if issues.is_empty() {
         // Not a naming or shape problem (e.g. unreadable data): burn-store's own report.
-        bail!("{}: cannot load the weights:\n{result}", path.display());
+        return Err(Error::WeightsUnreadable {
+            path: path.to_path_buf(),
+            report: result.to_string(),
+        });
     }
-    const SHOWN: usize = 10;
-    let more = issues.len().saturating_sub(SHOWN);
-    let mut listed = issues[..issues.len().min(SHOWN)].join("\n  - ");
-    if more > 0 {
-        listed.push_str(&format!("\n  - and {more} more"));
-    }
-    bail!(
-        "{}: the weights do not fit the model (does config.json match them?):\n  - {listed}",
-        path.display()
-    )
+    Err(Error::WeightsMismatch {
+        path: path.to_path_buf(),
+        issues,
+    })
 }
 
 /// The differences between what `module` expects (reference names and PyTorch shapes, in the
@@ -172,7 +173,11 @@ fn mismatches<B: Backend, M: Module<B>>(
     let mut file = SafetensorsStore::from_file(path).remap(table.aliases());
     let found: BTreeMap<String, Vec<usize>> = file
         .get_all_snapshots()
-        .with_context(|| format!("cannot read model weights {}", path.display()))?
+        .map_err(|source| Error::Weights {
+            action: "read",
+            path: path.to_path_buf(),
+            source,
+        })?
         .iter()
         .map(|(name, s)| (name.clone(), s.shape.to_vec()))
         .collect();
@@ -216,11 +221,10 @@ pub fn save_safetensors<B: Backend, M: Module<B>>(
         .filter(|p| !to_reference.patterns.iter().any(|(re, _)| re.is_match(p)))
         .collect();
     if !unnamed.is_empty() {
-        bail!(
-            "cannot export {}: parameters without a reference name: {}",
-            path.display(),
-            unnamed.join(", ")
-        );
+        return Err(Error::UnnamedParameters {
+            path: path.to_path_buf(),
+            names: unnamed,
+        });
     }
     let mut store = SafetensorsStore::from_file(path)
         .remap(to_reference)
@@ -230,7 +234,11 @@ pub fn save_safetensors<B: Backend, M: Module<B>>(
         .overwrite(true);
     module
         .save_into(&mut store)
-        .with_context(|| format!("cannot write {}", path.display()))
+        .map_err(|source| Error::Weights {
+            action: "write",
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! any thread count: every point's distances are computed in a fixed order), k-means++ seeding,
 //! the reference's mini-batch updates, and Lloyd iterations.
 
-use anyhow::{Result, ensure};
+use crate::error::{Error, Result};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -347,26 +347,30 @@ pub fn lloyd(points: Points, k: usize, max_iter: usize, tol: f64, rng: &mut ChaC
 
 /// Checks that k-means can run: finite values, at least `k` points.
 pub fn check_input(points: Points, k: usize) -> Result<()> {
-    ensure!(points.dim > 0, "embeddings have dimension 0");
-    ensure!(
-        points.data.len().is_multiple_of(points.dim),
-        "{} values are not a whole number of {}-d rows",
-        points.data.len(),
-        points.dim
-    );
-    ensure!(k >= 1, "codebook size must be at least 1");
-    ensure!(
-        points.len() >= k,
-        "{} items are fewer than the {k} clusters per level",
-        points.len()
-    );
+    if points.dim == 0 || !points.data.len().is_multiple_of(points.dim) {
+        return Err(Error::WrongDimension {
+            dim: points.dim,
+            found: points.data.len(),
+        });
+    }
+    if k < 1 {
+        return Err(Error::InvalidConfig {
+            key: "quantizer.codebook_size",
+            message: "codebook size must be at least 1".to_string(),
+        });
+    }
+    if points.len() < k {
+        return Err(Error::TooFewItems {
+            items: points.len(),
+            clusters: k,
+        });
+    }
     if let Some(p) = points.data.iter().position(|v| !v.is_finite()) {
-        anyhow::bail!(
-            "item {} has a non-finite value ({}) in dimension {}",
-            p / points.dim + 1,
-            points.data[p],
-            p % points.dim
-        );
+        return Err(Error::NonFinite {
+            item: p / points.dim + 1,
+            value: points.data[p],
+            dimension: p % points.dim,
+        });
     }
     Ok(())
 }
@@ -446,13 +450,27 @@ mod tests {
             data: &[1.0, f32::NAN],
             dim: 1,
         };
-        assert!(format!("{:#}", check_input(p, 1).unwrap_err()).contains("item 2"));
+        let err = check_input(p, 1).unwrap_err();
+        assert!(matches!(err, Error::NonFinite { item: 2, .. }), "{err:?}");
+        assert!(err.to_string().contains("item 2"), "{err}");
         let p = Points {
             data: &[1.0, 2.0],
             dim: 1,
         };
+        let err = check_input(p, 3).unwrap_err();
         assert!(
-            format!("{:#}", check_input(p, 3).unwrap_err()).contains("fewer than the 3 clusters")
+            matches!(
+                err,
+                Error::TooFewItems {
+                    items: 2,
+                    clusters: 3
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("fewer than the 3 clusters"),
+            "{err}"
         );
     }
 }

@@ -5,13 +5,14 @@
 //! k-means, …) can be added without touching other crates. [`add_dedup_digit`] makes every
 //! item's id unique, as the reference does.
 
+pub mod error;
 pub mod kmeans;
 
 use std::collections::HashMap;
 
-use anyhow::{Result, bail, ensure};
 use artifacts::config::{KMeansAlgorithm, QuantizerConfig};
 use artifacts::embeddings::ItemEmbeddings;
+pub use error::{Error, Result};
 use kmeans::{Points, best_of, check_input, lloyd, minibatch};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -68,19 +69,36 @@ pub struct RqKMeans {
 impl RqKMeans {
     /// A residual k-means quantizer with these settings (checked).
     pub fn new(cfg: &QuantizerConfig) -> Result<RqKMeans> {
-        ensure!(cfg.levels >= 1, "quantizer.levels must be at least 1");
-        ensure!(
+        let check = |ok: bool, key: &'static str, message: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::InvalidConfig {
+                    key,
+                    message: message.to_string(),
+                })
+            }
+        };
+        check(
+            cfg.levels >= 1,
+            "quantizer.levels",
+            "quantizer.levels must be at least 1",
+        )?;
+        check(
             cfg.codebook_size >= 2,
-            "quantizer.codebook_size must be at least 2"
-        );
-        ensure!(
+            "quantizer.codebook_size",
+            "quantizer.codebook_size must be at least 2",
+        )?;
+        check(
             cfg.batch_size >= 1 && cfg.minibatch_updates >= 1,
-            "quantizer.batch_size and minibatch_updates must be at least 1"
-        );
-        ensure!(
+            "quantizer.batch_size",
+            "quantizer.batch_size and minibatch_updates must be at least 1",
+        )?;
+        check(
             cfg.max_iter >= 1 && cfg.n_init >= 1,
-            "quantizer.max_iter and n_init must be at least 1"
-        );
+            "quantizer.max_iter",
+            "quantizer.max_iter and n_init must be at least 1",
+        )?;
         Ok(RqKMeans { cfg: cfg.clone() })
     }
 }
@@ -211,11 +229,11 @@ pub fn add_dedup_digit(
             .find(|(_, v)| **v == largest)
             .map(|(c, _)| c.to_vec())
             .unwrap_or_default();
-        bail!(
-            "{largest} items share the code {code:?}, so the de-duplication digit would reach {largest} > \
-             quantizer.max_dedup = {max_dedup}; use more levels or a larger codebook (or raise max_dedup, \
-             which enlarges the vocabulary)"
-        );
+        return Err(Error::DedupOverflow {
+            largest,
+            code,
+            max_dedup,
+        });
     }
     let mut seen: HashMap<&[u32], u32> = HashMap::new();
     let out = codes
@@ -267,7 +285,19 @@ mod tests {
         assert!((stats.unique_share - 1.0 / 6.0).abs() < 1e-12);
         let unique: std::collections::HashSet<_> = out.iter().collect();
         assert_eq!(unique.len(), 6, "every item gets a unique id");
-        let m = format!("{:#}", add_dedup_digit(&codes, 2).unwrap_err());
+        let err = add_dedup_digit(&codes, 2).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::DedupOverflow {
+                    largest: 3,
+                    max_dedup: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let m = err.to_string();
         assert!(
             m.contains("3 items share the code [1, 2, 3]") && m.contains("max_dedup = 2"),
             "{m}"

@@ -95,13 +95,21 @@ fn same_seed_same_codes_on_any_thread_count() {
 #[test]
 fn fewer_items_than_clusters_is_an_error() {
     let emb = ItemEmbeddings::new(10, 2, vec![0.5; 20]).unwrap();
-    let m = format!(
-        "{:#}",
-        RqKMeans::new(&QuantizerConfig::default())
-            .unwrap()
-            .quantize(&emb)
-            .unwrap_err()
+    let err = RqKMeans::new(&QuantizerConfig::default())
+        .unwrap()
+        .quantize(&emb)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            quantizer::Error::TooFewItems {
+                items: 10,
+                clusters: 256
+            }
+        ),
+        "{err:?}"
     );
+    let m = err.to_string();
     assert!(
         m.contains("10 items are fewer than the 256 clusters"),
         "{m}"

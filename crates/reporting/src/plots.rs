@@ -4,12 +4,12 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use artifacts::model::{LogKind, read_log};
 
+use crate::error::{Error, Result};
 use crate::runs::RunResult;
 
 /// Font files tried for the plots' text (DejaVu Sans is in `fonts-dejavu-core`, which
@@ -20,7 +20,8 @@ const FONT_FILES: [&str; 3] = [
     "/usr/share/fonts/dejavu/DejaVuSans.ttf",
 ];
 
-fn register_font() -> Result<()> {
+/// Registers the plots' font once; the error says what was tried.
+fn register_font() -> std::result::Result<(), String> {
     static DONE: OnceLock<std::result::Result<(), String>> = OnceLock::new();
     DONE.get_or_init(|| {
         let path = FONT_FILES
@@ -31,7 +32,6 @@ fn register_font() -> Result<()> {
         plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).map_err(|_| format!("{path} is not a usable font"))
     })
     .clone()
-    .map_err(|e| anyhow!(e))
 }
 
 /// One validation point: (micro-batch, wall seconds, Recall@5, loss).
@@ -51,7 +51,7 @@ pub fn validation_points(csv: &Path) -> Result<Vec<Point>> {
 /// warns and writes nothing (the report says where the plots would be).
 pub fn validation_plots(runs: &[RunResult], dir: &Path) -> Result<()> {
     if let Err(e) = register_font() {
-        eprintln!("warning: plots skipped: {e:#}");
+        eprintln!("warning: plots skipped: {e}");
         return Ok(());
     }
     let mut series = Vec::new();
@@ -125,7 +125,7 @@ pub fn xy_plot(
     y_from_zero: bool,
 ) -> Result<()> {
     if let Err(e) = register_font() {
-        eprintln!("warning: plot {name} skipped: {e:#}");
+        eprintln!("warning: plot {name} skipped: {e}");
         return Ok(());
     }
     let svg = dir.join(format!("{name}.svg"));
@@ -156,7 +156,7 @@ fn draw<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("plot: {e:?}");
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| Error::Plot(format!("{e:?}"));
     area.fill(&WHITE).map_err(err)?;
     let all: Vec<(f64, f64)> = lines.iter().flat_map(|(_, p)| p.iter().copied()).collect();
     let (x0, x1) = bounds(all.iter().map(|p| p.0));

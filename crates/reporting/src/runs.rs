@@ -2,9 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use crate::error::{Error, Result};
 use artifacts::metrics::{EvalReport, METRICS_FILE};
 use artifacts::model::{TRAIN_LOG, TRAIN_SUMMARY, TrainSummary};
+
+use crate::stats::{mean_std, time_saved};
 
 /// A finished run: its training summary, test metrics and training log.
 #[derive(Debug, Clone)]
@@ -34,8 +36,8 @@ impl RunResult {
 }
 
 /// Runs grouped by variant, in order of first appearance.
-pub fn by_variant(runs: &[RunResult]) -> Vec<(String, Vec<&RunResult>)> {
-    let mut out: Vec<(String, Vec<&RunResult>)> = Vec::new();
+pub fn by_variant(runs: &[RunResult]) -> Vec<VariantRuns<'_>> {
+    let mut out: Vec<VariantRuns> = Vec::new();
     for r in runs {
         match out.iter_mut().find(|(v, _)| *v == r.train.variant) {
             Some((_, rs)) => rs.push(r),
@@ -45,8 +47,43 @@ pub fn by_variant(runs: &[RunResult]) -> Vec<(String, Vec<&RunResult>)> {
     out
 }
 
+/// The runs of one variant.
+pub type VariantRuns<'a> = (String, Vec<&'a RunResult>);
+
+/// Mean training windows/s of the `none` runs among `groups` (the base of "time saved").
+pub fn none_rate(groups: &[VariantRuns]) -> Option<f64> {
+    groups
+        .iter()
+        .find(|(v, _)| v == "none")
+        .map(|(_, rs)| mean_std(&windows_per_s(rs)).0)
+}
+
+/// Training windows/s of each run.
+pub fn windows_per_s(runs: &[&RunResult]) -> Vec<f64> {
+    runs.iter().map(|r| r.train.windows_per_s).collect()
+}
+
+/// The "time saved vs none" cell of a variant's row: `-` for `none` itself or without a `none`
+/// run, else 1 − (windows/s of none) / (mean windows/s of the variant) in percent.
+pub fn time_saved_cell(variant: &str, runs: &[&RunResult], none_rate: Option<f64>) -> String {
+    match none_rate {
+        Some(n) if variant != "none" => {
+            format!(
+                "{:.1} %",
+                100.0 * time_saved(n, mean_std(&windows_per_s(runs)).0)
+            )
+        }
+        _ => "-".into(),
+    }
+}
+
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is malformed", path.display()))
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.into(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| Error::Malformed {
+        path: path.into(),
+        source,
+    })
 }

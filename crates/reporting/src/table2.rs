@@ -7,18 +7,14 @@ use std::fmt::Write as _;
 
 use artifacts::Config;
 
-use crate::runs::RunResult;
-use crate::stats::{TABLE_METRICS, mean_std, paper_numbers, pm, table_metric, time_saved};
+use crate::runs::{RunResult, by_variant, none_rate, time_saved_cell, windows_per_s};
+use crate::stats::{TABLE_METRICS, paper_numbers, pm, table_metric};
 
 /// The report's markdown.
 pub fn markdown(dataset: &str, config: &Config, runs: &[RunResult]) -> String {
-    let mut by_variant: BTreeMap<String, Vec<&RunResult>> = BTreeMap::new();
-    for r in runs {
-        by_variant
-            .entry(r.train.variant.clone())
-            .or_default()
-            .push(r);
-    }
+    let groups = by_variant(runs);
+    let none = none_rate(&groups);
+    let by_variant: BTreeMap<String, Vec<&RunResult>> = groups.into_iter().collect();
     // Column order: the configured variant order.
     let variants: Vec<String> = config
         .variants()
@@ -30,7 +26,7 @@ pub fn markdown(dataset: &str, config: &Config, runs: &[RunResult]) -> String {
     let _ = writeln!(md, "# {dataset}: TIGER with and without token reduction\n");
     md.push_str(&settings(config, runs));
     md.push_str(&metrics_table(dataset, &variants, &by_variant, runs));
-    md.push_str(&time_table(&variants, &by_variant));
+    md.push_str(&time_table(&variants, &by_variant, none));
     md.push_str(&plots_section(dataset));
     md
 }
@@ -122,7 +118,11 @@ fn metrics_table(
 }
 
 /// Training time per variant and the time saved against `none`.
-fn time_table(variants: &[String], by_variant: &BTreeMap<String, Vec<&RunResult>>) -> String {
+fn time_table(
+    variants: &[String],
+    by_variant: &BTreeMap<String, Vec<&RunResult>>,
+    none_rate: Option<f64>,
+) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "\n## Training time\n");
     let _ = writeln!(
@@ -130,25 +130,18 @@ fn time_table(variants: &[String], by_variant: &BTreeMap<String, Vec<&RunResult>
         "| variant | runs | wall time per run (s) | of which validation (s) | windows/s | median s / micro-batch | micro-batches | best val Recall@5 | stopped by | time saved vs none (training, per window) |"
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
-    let rates = |rs: &[&RunResult]| rs.iter().map(|r| r.train.windows_per_s).collect::<Vec<_>>();
-    let none_rate = by_variant.get("none").map(|rs| mean_std(&rates(rs)).0);
     for v in variants {
         let rs = &by_variant[v];
         let col = |f: &dyn Fn(&RunResult) -> f64| rs.iter().map(|r| f(r)).collect::<Vec<f64>>();
         let stops: Vec<String> = rs.iter().map(|r| r.train.stop.to_string()).collect();
-        let saving = match none_rate {
-            Some(n) if v != "none" => {
-                format!("{:.1} %", 100.0 * time_saved(n, mean_std(&rates(rs)).0))
-            }
-            _ => "-".into(),
-        };
+        let saving = time_saved_cell(v, rs, none_rate);
         let _ = writeln!(
             md,
             "| {v} | {} | {} | {} | {} | {} | {} | {} | {} | {saving} |",
             rs.len(),
             pm(&col(&|r| r.train.wall_s), 0),
             pm(&col(&|r| r.train.validation_s), 0),
-            pm(&rates(rs), 1),
+            pm(&windows_per_s(rs), 1),
             pm(&col(&|r| r.train.median_batch_s), 3),
             pm(&col(&|r| r.train.batches as f64), 0),
             pm(&col(&|r| r.train.best_val_recall5), 4),

@@ -3,16 +3,16 @@
 //! and constrained decoding, padding, reducer options, records), each a function generic over the
 //! burn backend and its device.
 //!
-//! The CPU tests of `gr-model` call them with `Flex`; `xtask/tests/conformance.rs` calls every one
-//! of them with the backend `xtask` was built with (`flex`, `wgpu`, `cuda`), with the same
-//! tolerances. A check panics, naming what differs, when the backend does not conform.
+//! [`conformance_tests!`](crate::conformance_tests) defines one test per check; `gr-model`'s
+//! `tests/conformance.rs` invokes it with `Flex` (the CPU) and `xtask/tests/conformance.rs` with
+//! the backend `xtask` was built with (`flex`, `wgpu`, `cuda`), with the same tolerances. A check
+//! panics, naming what differs, when the backend does not conform.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use artifacts::config::{KeepBasis, PositionBias, ReducerConfig, ReducerKind};
+use artifacts::config::{KeepBasis, PositionBias, ReducerConfig, ReducerKind, TrainConfig};
 use burn::module::Param;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
@@ -23,15 +23,9 @@ use rand::{Rng, SeedableRng};
 
 use crate::{Fixture, assert_close, max_abs, read_json, small_tiger, values as vals};
 
-/// The project root: the nearest folder above the current directory with `Cargo.toml` and
-/// `configs/` (so a test binary carried to another machine works from inside any copy of the
-/// tree), else the tree this crate was built in.
+/// The project root ([`crate::project_root`]).
 pub fn repo_root() -> PathBuf {
-    let is_root = |d: &Path| d.join("configs").is_dir() && d.join("Cargo.toml").is_file();
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| cwd.ancestors().find(|d| is_root(d)).map(Path::to_path_buf))
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+    crate::project_root()
 }
 
 /// `gr-model`'s fixture folder (`crates/gr-model/tests/data`).
@@ -424,15 +418,14 @@ pub fn t5_gated_encoder_and_pooling<B: Backend>(dev: &B::Device) {
     assert_close("mean pooled", &pooled, &pooled_want, 1e-4);
 }
 
-/// Losses of 40 Adam steps (coupled L2 as the reference, dropout on) of a freshly initialised
-/// [`small_tiger`] on a fixed, learnable batch of 8 histories.
+/// Losses of 40 steps of the trainer's Adam ([`trainer::optimizer`] with the default `[train]`:
+/// coupled L2 as the reference; dropout on) of a freshly initialised [`small_tiger`] on a fixed,
+/// learnable batch of 8 histories.
 pub fn batch_losses<A: AutodiffBackend>(reducer: &ReducerConfig, dev: &A::Device) -> Vec<f32> {
     A::seed(dev, 1);
     let cfg = small_tiger();
     let mut model = Tiger::<A>::new(&cfg, dev);
-    let mut optim = AdamConfig::new()
-        .with_weight_decay(Some(WeightDecayConfig::new(1e-4)))
-        .init::<A, Tiger<A>>();
+    let mut optim = trainer::optimizer(&TrainConfig::default()).init::<A, Tiger<A>>();
     // 8 histories of 6 items; the target is a function of the last item, so it is learnable.
     let sids: Vec<i64> = (0..8 * 6 * 4)
         .map(|i| ((i * 7 + i / 5) % 16) as i64)

@@ -1,5 +1,6 @@
 //! Helpers shared by the workspace's tests (a dev-dependency only, never published):
 //!
+//! * [`project_root`]: the workspace's root folder (models, configs, datasets);
 //! * [`data!`] / [`data_dir`]: a crate's `tests/data/…` fixture paths, resolved at run time from
 //!   the calling crate's `CARGO_MANIFEST_DIR`;
 //! * [`Fixture`]: the named tensors of a safetensors fixture (inputs, expected outputs,
@@ -7,6 +8,7 @@
 //! * [`max_abs`], [`assert_close`], [`values`]: comparing outputs with a tolerance, naming the
 //!   tensor that differs;
 //! * [`rewrite_safetensors`]: a copy of a fixture with tensors renamed or re-encoded;
+//! * [`normal_values`]: seeded random inputs independent of the backend's global generator;
 //! * [`read_json`], [`small_tiger`]: fixture configs and the small TIGER shape that tests train;
 //! * [`conformance`]: the model's parity and option checks, generic over the backend, run by
 //!   `gr-model`'s tests on the CPU and by `xtask`'s conformance test on every compiled backend.
@@ -20,6 +22,31 @@ use burn::tensor::{Tensor, TensorData};
 use gr_model::tiger::TigerConfig;
 use safetensors::{Dtype, SafeTensors};
 use serde::de::DeserializeOwned;
+
+/// The project root: the nearest folder above the current directory with `Cargo.toml` and
+/// `configs/` (so a test binary carried to another machine works from inside any copy of the
+/// tree), else the tree this crate was built in.
+pub fn project_root() -> PathBuf {
+    let is_root = |d: &Path| d.join("configs").is_dir() && d.join("Cargo.toml").is_file();
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| cwd.ancestors().find(|d| is_root(d)).map(Path::to_path_buf))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}
+
+/// `n` standard-normal draws (Box–Muller over a ChaCha8 stream seeded with `seed`): fixed random
+/// inputs that, unlike `B::seed` + `Tensor::random`, do not share the backend's global generator
+/// with the tests running beside them in the same process.
+pub fn normal_values(n: usize, seed: u64) -> Vec<f32> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let (u1, u2): (f64, f64) = (1.0 - rng.random::<f64>(), rng.random::<f64>());
+            ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+        })
+        .collect()
+}
 
 /// `tests/data` of the crate whose manifest folder is `manifest_dir`.
 pub fn data_dir(manifest_dir: &str) -> PathBuf {

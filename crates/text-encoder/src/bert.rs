@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Result, ensure};
+use crate::error::{Error, Result};
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::{gelu, softmax};
@@ -128,17 +128,17 @@ pub struct Bert<B: Backend> {
 impl<B: Backend> Bert<B> {
     /// A freshly initialised encoder of shape `cfg` (what [`Bert::from_safetensors`] fills).
     pub fn new(cfg: &BertConfig, device: &Device<B>) -> Result<Self> {
-        ensure!(
-            cfg.hidden_act == "gelu",
-            "unsupported hidden_act `{}` (only `gelu`)",
-            cfg.hidden_act
-        );
-        ensure!(
-            cfg.hidden_size.is_multiple_of(cfg.num_attention_heads),
-            "hidden_size {} is not a multiple of num_attention_heads {}",
-            cfg.hidden_size,
-            cfg.num_attention_heads
-        );
+        if cfg.hidden_act != "gelu" {
+            return Err(Error::Activation {
+                name: cfg.hidden_act.clone(),
+            });
+        }
+        if !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads) {
+            return Err(Error::Heads {
+                hidden_size: cfg.hidden_size,
+                heads: cfg.num_attention_heads,
+            });
+        }
         let (d, f) = (cfg.hidden_size, cfg.intermediate_size);
         let lin = |i, o| LinearConfig::new(i, o).init(device);
         let norm = || {

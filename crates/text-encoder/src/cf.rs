@@ -4,7 +4,7 @@
 //! vector is `U_i · sqrt(Σ)`. Items that never co-occur in training get a small seeded random
 //! vector so that they stay distinct (counted in the report).
 
-use anyhow::{Result, ensure};
+use crate::error::{Error, Result};
 use artifacts::config::CfConfig;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -180,18 +180,32 @@ pub fn cf_embeddings(
     n_items: usize,
     cfg: &CfConfig,
 ) -> Result<(Vec<f32>, CfReport)> {
-    ensure!(cfg.dim >= 1, "embedding.cf.dim must be at least 1");
-    ensure!(cfg.window >= 1, "embedding.cf.window must be at least 1");
-    ensure!(
-        cfg.dim < n_items,
-        "embedding.cf.dim ({}) must be below the number of items ({n_items})",
-        cfg.dim
-    );
+    let invalid = |key, message: String| Err(Error::InvalidConfig { key, message });
+    if cfg.dim < 1 {
+        return invalid(
+            "embedding.cf.dim",
+            "embedding.cf.dim must be at least 1".into(),
+        );
+    }
+    if cfg.window < 1 {
+        return invalid(
+            "embedding.cf.window",
+            "embedding.cf.window must be at least 1".into(),
+        );
+    }
+    if cfg.dim >= n_items {
+        return invalid(
+            "embedding.cf.dim",
+            format!(
+                "embedding.cf.dim ({}) must be below the number of items ({n_items})",
+                cfg.dim
+            ),
+        );
+    }
     let m = ppmi(train, n_items, cfg.window);
-    ensure!(
-        !m.vals.is_empty(),
-        "no two items co-occur in the training sequences: collaborative embeddings are impossible"
-    );
+    if m.vals.is_empty() {
+        return Err(Error::NoCooccurrence);
+    }
     let l = (cfg.dim + 10).min(n_items);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let omega: Vec<Vec<f64>> = (0..l)
@@ -317,6 +331,9 @@ mod tests {
     #[test]
     fn no_cooccurrence_is_an_error() {
         let cfg = CfConfig::default();
-        assert!(cf_embeddings(&[vec![1], vec![2]], 100, &cfg).is_err());
+        assert!(matches!(
+            cf_embeddings(&[vec![1], vec![2]], 100, &cfg),
+            Err(Error::NoCooccurrence)
+        ));
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail, ensure};
+use crate::error::{Error, Result, io};
 use artifacts::progress::Progress;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -57,8 +57,7 @@ pub struct EncodeReport {
     pub seconds: f64,
 }
 
-/// The model files a sentence encoder needs.
-pub const MODEL_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
+pub use crate::model_files::MODEL_FILES;
 
 impl<B: Backend> SentenceEncoder<B> {
     /// Loads the encoder in `dir`. `normalize = None` uses the family's convention (BERT: L2
@@ -71,27 +70,37 @@ impl<B: Backend> SentenceEncoder<B> {
     ) -> Result<Self> {
         for f in MODEL_FILES {
             if !dir.join(f).is_file() {
-                bail!(
-                    "model folder {} has no {f} (needs {})",
-                    dir.display(),
-                    MODEL_FILES.join(", ")
-                );
+                return Err(Error::MissingModelFile {
+                    dir: dir.to_path_buf(),
+                    file: f,
+                });
             }
         }
-        ensure!(
-            max_tokens >= 2,
-            "embedding.max_tokens must be at least 2, got {max_tokens}"
-        );
+        if max_tokens < 2 {
+            return Err(Error::InvalidConfig {
+                key: "embedding.max_tokens",
+                message: format!("embedding.max_tokens must be at least 2, got {max_tokens}"),
+            });
+        }
         let config_path = dir.join("config.json");
-        let config_text = std::fs::read_to_string(&config_path)?;
-        let config: serde_json::Value = serde_json::from_str(&config_text)
-            .with_context(|| format!("{} is not JSON", config_path.display()))?;
+        let config_text =
+            std::fs::read_to_string(&config_path).map_err(io("read", &config_path))?;
+        let bad_config = |problem| {
+            let path = config_path.clone();
+            move |source| Error::BadModelConfig {
+                path,
+                problem,
+                source,
+            }
+        };
+        let config: serde_json::Value =
+            serde_json::from_str(&config_text).map_err(bad_config("not JSON"))?;
         let model_type = config["model_type"].as_str().unwrap_or("");
         let weights = dir.join("model.safetensors");
         let (network, dim, vocab, default_norm, max_positions) = match model_type {
             "bert" => {
                 let cfg: BertConfig = serde_json::from_value(config.clone())
-                    .with_context(|| format!("{}: not a BERT config", config_path.display()))?;
+                    .map_err(bad_config("not a BERT config"))?;
                 let bert = Bert::from_safetensors(&weights, &cfg, device)?;
                 let maxp = bert.max_positions();
                 (
@@ -104,7 +113,7 @@ impl<B: Backend> SentenceEncoder<B> {
             }
             "t5" => {
                 let cfg: T5Config = serde_json::from_value(config.clone())
-                    .with_context(|| format!("{}: not a T5 config", config_path.display()))?;
+                    .map_err(bad_config("not a T5 config"))?;
                 (
                     Network::T5(Box::new(T5Encoder::from_safetensors(
                         &weights, &cfg, device,
@@ -115,23 +124,34 @@ impl<B: Backend> SentenceEncoder<B> {
                     None,
                 )
             }
-            other => bail!(
-                "{}: model_type `{other}` is not supported (bert, t5)",
-                config_path.display()
-            ),
+            other => {
+                return Err(Error::Unsupported {
+                    path: config_path,
+                    what: format!("model_type `{other}`"),
+                    supported: "bert, t5",
+                });
+            }
         };
-        let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| {
-            anyhow::anyhow!("cannot load {}: {e}", dir.join("tokenizer.json").display())
-        })?;
+        let tokenizer_path = dir.join("tokenizer.json");
+        let mut tokenizer =
+            Tokenizer::from_file(&tokenizer_path).map_err(|source| Error::Tokenizer {
+                path: Some(tokenizer_path.clone()),
+                source,
+            })?;
         tokenizer
             .with_truncation(None)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(|source| Error::Tokenizer {
+                path: Some(tokenizer_path),
+                source,
+            })?;
         tokenizer.with_padding(None);
         let tok_vocab = tokenizer.get_vocab_size(true);
-        ensure!(
-            tok_vocab <= vocab,
-            "tokenizer.json has {tok_vocab} tokens but the model's vocab_size is {vocab}: they do not belong together"
-        );
+        if tok_vocab > vocab {
+            return Err(Error::Vocabulary {
+                tokens: tok_vocab,
+                vocab,
+            });
+        }
         Ok(SentenceEncoder {
             tokenizer,
             network,
@@ -161,7 +181,7 @@ impl<B: Backend> SentenceEncoder<B> {
                 let enc = self
                     .tokenizer
                     .encode(t.as_str(), true)
-                    .map_err(|e| anyhow::anyhow!("tokenizer: {e}"))?;
+                    .map_err(|source| Error::Tokenizer { path: None, source })?;
                 let mut ids = enc.get_ids().to_vec();
                 let mut type_ids = enc.get_type_ids().to_vec();
                 let truncated = ids.len() > self.max_tokens;
@@ -188,7 +208,12 @@ impl<B: Backend> SentenceEncoder<B> {
         batch_size: usize,
         label: &str,
     ) -> Result<(Vec<f32>, EncodeReport)> {
-        ensure!(batch_size >= 1, "embedding.batch_size must be at least 1");
+        if batch_size < 1 {
+            return Err(Error::InvalidConfig {
+                key: "embedding.batch_size",
+                message: "embedding.batch_size must be at least 1".to_string(),
+            });
+        }
         let started = Instant::now();
         let tokens = self.tokenize(texts)?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
@@ -210,11 +235,10 @@ impl<B: Backend> SentenceEncoder<B> {
         }
         progress.finish();
         if let Some(pos) = out.iter().position(|v| !v.is_finite()) {
-            bail!(
-                "the encoder produced a non-finite value for text {}: {:?}",
-                pos / self.dim,
-                texts[pos / self.dim]
-            );
+            return Err(Error::NonFinite {
+                index: pos / self.dim,
+                text: texts[pos / self.dim].clone(),
+            });
         }
         report.truncated = tokens.iter().filter(|t| t.truncated).count();
         report.seconds = started.elapsed().as_secs_f64();
@@ -255,7 +279,7 @@ impl<B: Backend> SentenceEncoder<B> {
         pooled
             .into_data()
             .to_vec::<f32>()
-            .map_err(|e| anyhow::anyhow!("{e:?}"))
+            .map_err(|e| Error::Output(format!("{e:?}")))
     }
 }
 

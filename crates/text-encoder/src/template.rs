@@ -5,7 +5,7 @@
 //! absent is left out (never printed as "None"); categories are all paths flattened in order and
 //! joined with ", "; HTML entities are decoded unless `decode_html = false`.
 
-use anyhow::{Result, bail};
+use crate::error::{Error, Result};
 use artifacts::config::TemplateConfig;
 use artifacts::dataset::ItemRecord;
 
@@ -30,7 +30,12 @@ impl ItemTextTemplate {
     /// Parses and checks the configured segments (unknown placeholders are an error).
     pub fn new(cfg: &TemplateConfig) -> Result<ItemTextTemplate> {
         if cfg.segments.is_empty() {
-            bail!("embedding.template.segments is empty: the item text would always be empty");
+            return Err(Error::InvalidConfig {
+                key: "embedding.template.segments",
+                message: "embedding.template.segments is empty: the item text would always be \
+                          empty"
+                    .to_string(),
+            });
         }
         let segments = cfg
             .segments
@@ -105,14 +110,17 @@ fn parse_segment(s: &str) -> Result<Vec<Piece>> {
             out.push(Piece::Text(rest[..open].to_string()));
         }
         let Some(close) = rest[open..].find('}') else {
-            bail!("template segment `{s}`: `{{` without `}}`");
+            return Err(Error::Template {
+                segment: s.to_string(),
+                problem: "`{` without `}`".to_string(),
+            });
         };
         let name = &rest[open + 1..open + close];
         let Some(i) = FIELDS.iter().position(|f| *f == name) else {
-            bail!(
-                "template segment `{s}`: unknown field `{{{name}}}`; fields: {}",
-                FIELDS.join(", ")
-            );
+            return Err(Error::Template {
+                segment: s.to_string(),
+                problem: format!("unknown field `{{{name}}}`; fields: {}", FIELDS.join(", ")),
+            });
         };
         out.push(Piece::Field(i));
         rest = &rest[open + close + 1..];
@@ -196,7 +204,9 @@ mod tests {
             segments: vec!["Colour: {colour}".into()],
             ..Default::default()
         };
-        let m = format!("{:#}", ItemTextTemplate::new(&cfg).unwrap_err());
+        let err = ItemTextTemplate::new(&cfg).unwrap_err();
+        assert!(matches!(&err, Error::Template { .. }), "{err:?}");
+        let m = err.to_string();
         assert!(m.contains("{colour}") && m.contains("title"), "{m}");
     }
 }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use burn::backend::Flex;
 use burn::tensor::{Int, Tensor, TensorData};
 use test_support::{Fixture, assert_close, data, max_abs, read_json, rewrite_safetensors};
-use text_encoder::SentenceEncoder;
 use text_encoder::bert::{Bert, BertConfig};
+use text_encoder::{Error, SentenceEncoder};
 
 type B = Flex;
 
@@ -136,7 +136,7 @@ fn bert_prefixed_checkpoints_load() {
 /// The real all-MiniLM-L6-v2, fetched through the same code path as `cargo xtask setup`.
 #[test]
 fn minilm_matches_sentence_transformers() {
-    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let models = test_support::project_root().join("models");
     let dir = text_encoder::models::ensure(&models, "all-MiniLM-L6-v2", None)
         .expect("fetch all-MiniLM-L6-v2");
     let expected = Fixture::open(data("minilm/expected.safetensors"));
@@ -161,24 +161,34 @@ fn mismatched_model_files_are_explained() {
     for f in ["model.safetensors", "tokenizer.json"] {
         std::fs::copy(data("bert-tiny").join(f), dir.join(f)).unwrap();
     }
-    let m = format!(
-        "{:#}",
-        SentenceEncoder::<B>::load(dir, None, 256, &Default::default())
-            .err()
-            .unwrap()
+    let err = SentenceEncoder::<B>::load(dir, None, 256, &Default::default())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            err,
+            Error::MissingModelFile {
+                file: "config.json",
+                ..
+            }
+        ),
+        "{err:?}"
     );
+    let m = err.to_string();
     assert!(m.contains("config.json"), "{m}");
     // A config whose width disagrees with the weights.
     let cfg = std::fs::read_to_string(data("bert-tiny/config.json"))
         .unwrap()
         .replace("\"hidden_size\": 32", "\"hidden_size\": 64");
     std::fs::write(dir.join("config.json"), cfg).unwrap();
-    let m = format!(
-        "{:#}",
-        SentenceEncoder::<B>::load(dir, None, 256, &Default::default())
-            .err()
-            .unwrap()
+    let err = SentenceEncoder::<B>::load(dir, None, 256, &Default::default())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, Error::Model(gr_model::Error::WeightsMismatch { .. })),
+        "{err:?}"
     );
+    let m = err.to_string();
     assert!(m.contains("model.safetensors"), "{m}");
     assert!(
         m.contains(
@@ -191,11 +201,16 @@ fn mismatched_model_files_are_explained() {
         .unwrap()
         .replace("\"vocab_size\": 30522", "\"vocab_size\": 1000");
     std::fs::write(dir.join("config.json"), cfg).unwrap();
-    let m = format!(
-        "{:#}",
-        SentenceEncoder::<B>::load(dir, None, 256, &Default::default())
-            .err()
-            .unwrap()
+    let err = SentenceEncoder::<B>::load(dir, None, 256, &Default::default())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            err,
+            Error::Vocabulary { .. } | Error::Model(gr_model::Error::WeightsMismatch { .. })
+        ),
+        "{err:?}"
     );
+    let m = err.to_string();
     assert!(m.contains("shape") || m.contains("tokenizer"), "{m}");
 }

@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use crate::error::{Error, Result};
 use artifacts::model::{LogKind, LogRow, log_csv};
 use artifacts::store::{StagingDir, surviving_dirs, write_file_atomic};
 use serde::{Deserialize, Serialize};
@@ -80,7 +80,11 @@ pub struct WorkDir {
 impl WorkDir {
     /// `root` (created when missing).
     pub fn new(root: &Path) -> Result<Self> {
-        fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
+        fs::create_dir_all(root).map_err(|source| Error::Io {
+            action: "create",
+            path: root.to_path_buf(),
+            source,
+        })?;
         Ok(WorkDir {
             root: root.to_path_buf(),
         })
@@ -110,26 +114,29 @@ impl WorkDir {
     pub fn save(&self, state: &TrainState, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
         let staging = StagingDir::new(&self.checkpoint())?;
         fill(staging.path())?;
-        fs::write(
-            staging.path().join("state.json"),
-            serde_json::to_vec_pretty(state)?,
-        )
-        .context("cannot write the training state")?;
-        staging
-            .commit()
-            .context("cannot move the checkpoint into place")?;
+        let state_path = staging.path().join("state.json");
+        fs::write(&state_path, serde_json::to_vec_pretty(state)?).map_err(|source| Error::Io {
+            action: "write the training state",
+            path: state_path.clone(),
+            source,
+        })?;
+        staging.commit().map_err(Error::CommitCheckpoint)?;
         write_file_atomic(
             &self.root.join("train_log.csv"),
             log_csv(&state.log).as_bytes(),
-        )
+        )?;
+        Ok(())
     }
 
     /// Reads a checkpoint's state.
     pub fn load_state(dir: &Path) -> Result<TrainState> {
         let path = dir.join("state.json");
-        let text = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        serde_json::from_slice(&text)
-            .with_context(|| format!("{} is not a training state", path.display()))
+        let text = fs::read(&path).map_err(|source| Error::Io {
+            action: "read",
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&text).map_err(|source| Error::BadState { path, source })
     }
 
     /// A sentence on the newest checkpoint, for error messages.

@@ -11,10 +11,12 @@
 //! Settings come from the configuration sections the trainer reads (`TrainSettings::new`).
 
 pub mod checkpoint;
+pub mod error;
 pub mod parallel;
 pub mod step;
 pub mod trainer;
 pub mod windows;
 
-pub use trainer::{TrainData, TrainOutcome, TrainSettings, Trainer, train};
+pub use error::{Error, Result};
+pub use trainer::{TrainData, TrainOutcome, TrainSettings, Trainer, optimizer, train};
 pub use windows::{TrainUsers, WindowSampler};

@@ -11,7 +11,6 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
 use artifacts::Config;
 use artifacts::config::{ReducerConfig, Selection, TrainConfig, TrainLoss};
 use artifacts::dataset::{HeldOut, subsample};
@@ -31,9 +30,25 @@ use gr_model::export::{load_record, recorder, save_record};
 use gr_model::tiger::{Tiger, TigerConfig};
 
 use crate::checkpoint::{TrainState, WorkDir};
+use crate::error::{Error, Result};
 use crate::parallel::{accumulate_parallel, materialise};
 use crate::step::{ChunkLoss, accumulate_serial, chunks};
 use crate::windows::WindowSampler;
+
+/// The Adam optimiser every training of the model uses (the trainer, the conformance checks,
+/// the benchmarks): β₁ = 0.9, β₂ = 0.999, ε = 1e-8 (PyTorch's defaults, which the reference
+/// trains with), `train.weight_decay` as coupled L2 weight decay (none when 0), no gradient
+/// clipping. The learning rate is not part of it: [`TrainConfig::lr_at`] gives it per step.
+pub fn optimizer(train: &TrainConfig) -> AdamConfig {
+    AdamConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.999)
+        .with_epsilon(1e-8)
+        .with_weight_decay(
+            (train.weight_decay > 0.0).then(|| WeightDecayConfig::new(train.weight_decay as f32)),
+        )
+        .with_grad_clipping(None)
+}
 
 /// What the loop needs besides the data: the `[train]` schedule and what the model and the
 /// validation read from `[model]`, `[reducer]` and `[eval]`.
@@ -154,9 +169,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
     ) -> Result<Self> {
         let cfg = &settings.train;
         cfg.check()?;
-        let device = devices
-            .first()
-            .context("no training device (train.devices is empty)")?;
+        let device = devices.first().ok_or(Error::NoDevice)?;
         B::seed(device, mix(settings.seed, 0, 0));
         let mut trainer = Trainer {
             settings,
@@ -165,13 +178,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             devices,
             val_users: subsample(data.valid, cfg.val_users, settings.seed),
             model: Tiger::<B>::new(model_cfg, device),
-            optim: AdamConfig::new()
-                .with_epsilon(1e-8)
-                .with_weight_decay(
-                    (cfg.weight_decay > 0.0)
-                        .then(|| WeightDecayConfig::new(cfg.weight_decay as f32)),
-                )
-                .init::<B, Tiger<B>>(),
+            optim: optimizer(cfg).init::<B, Tiger<B>>(),
             accumulator: GradientsAccumulator::new(),
             state: TrainState::fresh(&settings.run_hash),
             resumed_from: None,
@@ -207,7 +214,11 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
         self.model = load_record(self.model.clone(), &dir.join("model.mpk"), device)?;
         let record = recorder()
             .load(dir.join("optim.mpk"), device)
-            .with_context(|| format!("cannot load the optimiser state in {}", dir.display()))?;
+            .map_err(|source| Error::Optimizer {
+                action: "load",
+                dir: dir.clone(),
+                source,
+            })?;
         self.optim = self.optim.clone().load_record(record);
         eprintln!(
             "resuming from the checkpoint at micro-batch {} ({})",
@@ -332,14 +343,13 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             )
         };
         if let Some(value) = values.iter().copied().find(|v| !v.is_finite()) {
-            bail!(
-                "training loss is {value} (not finite) at micro-batch {}, optimiser step {}; \
-                 stopping: {}. Check train.lr (= {}) and the input data.",
-                self.state.batch,
-                self.state.step,
-                self.work.describe_latest(),
-                t.lr
-            );
+            return Err(Error::NonFiniteLoss {
+                value,
+                batch: self.state.batch,
+                step: self.state.step,
+                lr: t.lr,
+                checkpoint: self.work.describe_latest(),
+            });
         }
         self.state.batch += 1;
         self.state.windows += total as u64;
@@ -448,7 +458,11 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             save_record(model, &dir.join("model"))?;
             recorder()
                 .record(optim.to_record(), dir.join("optim"))
-                .context("cannot save the optimiser state")?;
+                .map_err(|source| Error::Optimizer {
+                    action: "save",
+                    dir: dir.to_path_buf(),
+                    source,
+                })?;
             Ok(())
         })
     }

@@ -5,7 +5,7 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use crate::bench::{self, CpuBackend};
-use crate::workspace::Workspace;
+use pipeline::Workspace;
 
 /// Benchmarks (numbers for docs/benchmarks.md).
 #[derive(Subcommand)]

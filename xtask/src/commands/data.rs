@@ -8,7 +8,7 @@ use artifacts::dataset::HeldOut;
 use clap::Subcommand;
 
 use super::ConfigArgs;
-use crate::workspace::Workspace;
+use pipeline::Workspace;
 
 /// Dataset commands.
 #[derive(Subcommand)]

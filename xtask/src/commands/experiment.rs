@@ -5,16 +5,14 @@ use artifacts::config::DataFormat;
 use clap::Args;
 
 use super::ConfigArgs;
-use crate::backend;
-use crate::experiment::{self, ExperimentOptions, Question};
-use crate::pipeline;
-use crate::workspace::Workspace;
+use pipeline::experiment::{self, ExperimentOptions, Question};
+use pipeline::{Workspace, backend, engine};
 
 /// Arguments of `experiment`.
 #[derive(Args)]
 pub struct ExperimentArgs {
-    /// Which question.
-    #[arg(value_enum)]
+    /// Which question: rq1, rq2 or rq3.
+    #[arg(value_parser = parse_question)]
     question: Question,
     #[command(flatten)]
     config: ConfigArgs,
@@ -27,6 +25,13 @@ pub struct ExperimentArgs {
     /// rq3: keep ratios to sweep (default: 0.1, 0.2, reducer.keep_ratio, 0.5, 0.75).
     #[arg(long, value_delimiter = ',', value_name = "R,R,…")]
     ratios: Vec<f64>,
+}
+
+fn parse_question(text: &str) -> Result<Question> {
+    Question::ALL
+        .into_iter()
+        .find(|q| q.name() == text)
+        .ok_or_else(|| anyhow::anyhow!("unknown question `{text}`; questions: rq1, rq2, rq3"))
 }
 
 /// The datasets `all` stands for: every configured dataset with real data (not the generated
@@ -76,10 +81,13 @@ pub fn run(ws: &Workspace, args: &ExperimentArgs) -> Result<()> {
             plan.seeds
         );
         let (report, stages) = experiment::run(ws, dataset, &cfg, &plan)?;
-        eprintln!("{}", pipeline::table(&stages));
+        eprintln!("{}", engine::table(&stages));
         println!("{}", std::fs::read_to_string(&report)?);
         println!("report: {}", report.display());
-        results.push((dataset.clone(), experiment::collect(ws, dataset, &plan)?));
+        results.push((
+            dataset.clone(),
+            experiment::collect(&ws.layout(dataset), &plan)?,
+        ));
     }
     if datasets.len() > 1 {
         let path = experiment::write_rq1_summary(ws, &results)?;

@@ -3,9 +3,7 @@
 use anyhow::Result;
 use artifacts::Manifest;
 
-use crate::backend;
-use crate::stages::registry;
-use crate::workspace::Workspace;
+use pipeline::{Workspace, backend, registry};
 
 /// `stages [dataset]`: the stages in order, with whether `dataset` has each artifact.
 pub fn stages(ws: &Workspace, dataset: Option<&str>) -> Result<()> {
@@ -16,8 +14,8 @@ pub fn stages(ws: &Workspace, dataset: Option<&str>) -> Result<()> {
         let state = match dataset {
             None => String::new(),
             Some(d) => {
-                let dir = ws.run_dir(d).join(stage.id().name());
-                let present = if stage.per_seed() {
+                let dir = ws.layout(d).stage_dir(stage.id());
+                let present = if stage.id().per_seed() {
                     std::fs::read_dir(&dir).is_ok_and(|mut e| e.next().is_some())
                 } else {
                     Manifest::read(&dir).ok().flatten().is_some()
@@ -25,7 +23,7 @@ pub fn stages(ws: &Workspace, dataset: Option<&str>) -> Result<()> {
                 if present { "artifact" } else { "-" }.to_string()
             }
         };
-        let per = if stage.per_seed() {
+        let per = if stage.id().per_seed() {
             "per variant and seed"
         } else {
             "once"
@@ -35,7 +33,7 @@ pub fn stages(ws: &Workspace, dataset: Option<&str>) -> Result<()> {
             stage.id(),
             state,
             per,
-            stage.about()
+            stage.spec().about
         );
     }
     Ok(())
@@ -43,7 +41,7 @@ pub fn stages(ws: &Workspace, dataset: Option<&str>) -> Result<()> {
 
 /// `setup`: fetches the sentence encoder's weights.
 pub fn setup(ws: &Workspace, model: &str) -> Result<()> {
-    let dir = text_encoder::models::ensure(&ws.root.join("models"), model, None)?;
+    let dir = text_encoder::models::ensure(&ws.models_dir(), model, None)?;
     println!("{model}: {}", dir.display());
     Ok(())
 }

@@ -6,7 +6,7 @@ mod data;
 mod experiment;
 mod inspect;
 mod pipeline;
-pub mod recommend;
+mod recommend;
 mod sids;
 
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
-use crate::workspace::Workspace;
+use ::pipeline::Workspace;
 
 /// Generative recommendation with RASTP token pruning: the pipeline and its tools.
 #[derive(Parser)]
@@ -22,10 +22,10 @@ use crate::workspace::Workspace;
 pub struct Cli {
     /// Folder holding `amazon/<dataset>/` (default: $RASTP_DATASETS, else ./datasets).
     #[arg(long, global = true, value_name = "DIR")]
-    datasets_dir: Option<PathBuf>,
+    pub datasets_dir: Option<PathBuf>,
     /// Folder for run artifacts (default: $RASTP_RUNS, else ./runs).
     #[arg(long, global = true, value_name = "DIR")]
-    runs_dir: Option<PathBuf>,
+    pub runs_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -100,7 +100,7 @@ impl ConfigArgs {
 
     /// The same layers resolved for another dataset (experiments over `all`).
     pub fn resolve_for(&self, ws: &Workspace, dataset: &str) -> Result<artifacts::Config> {
-        ws.config(dataset, self.config.as_deref(), &self.profile, &self.sets)
+        Ok(ws.config(dataset, self.config.as_deref(), &self.profile, &self.sets)?)
     }
 }
 

@@ -4,10 +4,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::ConfigArgs;
-use crate::backend;
-use crate::pipeline::{self, PipelineOptions};
-use crate::stages::{StageId, registry};
-use crate::workspace::Workspace;
+use pipeline::{PipelineOptions, StageId, Workspace, backend, engine, registry};
 
 /// Arguments of `pipeline`.
 #[derive(Args)]
@@ -43,9 +40,9 @@ pub fn run(ws: &Workspace, args: &PipelineArgs) -> Result<()> {
         "pipeline `{dataset}` (profile {}, backend {}), artifacts in {}",
         args.config.profile,
         backend::name(),
-        ws.run_dir(dataset).display()
+        ws.layout(dataset).dir().display()
     );
-    let reports = pipeline::run(ws, dataset, &cfg, &registry(), &opts)?;
-    println!("{}", pipeline::table(&reports));
+    let reports = engine::run(ws, dataset, &cfg, &registry(), &opts)?;
+    println!("{}", engine::table(&reports));
     Ok(())
 }

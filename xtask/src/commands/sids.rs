@@ -4,9 +4,9 @@ use anyhow::{Context, Result};
 use artifacts::dataset::Dataset;
 use artifacts::sids::SemanticIds;
 use clap::Subcommand;
+use pipeline::{StageId, Workspace};
 
 use super::ConfigArgs;
-use crate::workspace::Workspace;
 
 /// Semantic-id commands.
 #[derive(Subcommand)]
@@ -25,14 +25,9 @@ pub enum SidsCommand {
 pub fn run(ws: &Workspace, command: SidsCommand) -> Result<()> {
     let SidsCommand::Show { config, item } = command;
     let cfg = config.resolve(ws)?;
-    let run = ws.run_dir(&config.dataset);
-    let sids = SemanticIds::read(&run.join("sids")).with_context(|| {
-        format!(
-            "no semantic ids yet: run `cargo xtask pipeline {} --until sids`",
-            config.dataset
-        )
-    })?;
-    let dataset = Dataset::read(&run.join("data"))?;
+    let layout = ws.layout(&config.dataset);
+    let sids = SemanticIds::read(&layout.require(StageId::Sids, None)?)?;
+    let dataset = Dataset::read(&layout.require(StageId::Data, None)?)?;
     let code = item
         .checked_sub(1)
         .and_then(|i| sids.codes.get(i))

@@ -3,14 +3,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::Result;
 use artifacts::config::DataFormat;
 use artifacts::dataset::DATASET_SCHEMA_VERSION;
 use artifacts::{ArtifactWriter, Config};
 use data_amazon::stats::DatasetStats;
 use serde::Serialize;
 
-use super::{Stage, StageContext, StageId};
+use super::{Stage, StageContext, StageId, StageSpec};
+use crate::error::{Result, write_file};
 
 /// Loads, filters and splits the interactions.
 pub struct DataStage;
@@ -25,21 +25,17 @@ struct DataKey<'a> {
     synthetic: Option<&'a artifacts::config::SyntheticConfig>,
 }
 
+/// The stage's constant description.
+const SPEC: StageSpec = StageSpec {
+    id: StageId::Data,
+    about: "load, filter and split the interactions",
+    schema_version: DATASET_SCHEMA_VERSION,
+    upstream: &[],
+};
+
 impl Stage for DataStage {
-    fn id(&self) -> StageId {
-        StageId::Data
-    }
-
-    fn about(&self) -> &'static str {
-        "load, filter and split the interactions"
-    }
-
-    fn schema_version(&self) -> u32 {
-        DATASET_SCHEMA_VERSION
-    }
-
-    fn upstream(&self) -> &'static [StageId] {
-        &[]
+    fn spec(&self) -> StageSpec {
+        SPEC
     }
 
     fn config_hash(&self, config: &Config) -> String {
@@ -68,8 +64,8 @@ impl Stage for DataStage {
         let (dataset, notes) = data_amazon::build(&source, &ctx.config.data)?;
         dataset.write(out.dir())?;
         let stats = DatasetStats::of(&dataset.interactions);
-        std::fs::write(
-            out.file("stats.json"),
+        write_file(
+            &out.file(artifacts::dataset::files::STATS),
             serde_json::to_string_pretty(&stats)?,
         )?;
         out.rows("users", stats.users as u64)

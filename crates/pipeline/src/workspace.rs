@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
 use artifacts::{Config, ConfigLayer};
+
+use crate::error::{Error, Result, io};
+use crate::layout::RunLayout;
 
 /// Environment variable naming the folder that holds `amazon/<dataset>/` (default `<root>/datasets`).
 pub const DATASETS_ENV: &str = "RASTP_DATASETS";
@@ -26,16 +28,18 @@ impl Workspace {
     /// Finds the project root from the current directory (so a binary carried to another machine
     /// works inside any copy of the tree), else from where this crate was built.
     pub fn locate(datasets: Option<PathBuf>, runs: Option<PathBuf>) -> Result<Workspace> {
-        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        let cwd = std::env::current_dir().map_err(io("."))?;
+        // This crate sits at `<root>/crates/pipeline`.
         let built = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
+            .ancestors()
+            .nth(2)
             .map(Path::to_path_buf);
         let root = cwd
             .ancestors()
             .find(|d| d.join("configs").is_dir() && d.join("Cargo.toml").is_file())
             .map(Path::to_path_buf)
             .or(built.filter(|d| d.join("configs").is_dir()))
-            .context("cannot find the project root (a folder with Cargo.toml and configs/); run from inside the project")?;
+            .ok_or(Error::NoProjectRoot)?;
         Ok(Workspace::at(root, datasets, runs))
     }
 
@@ -60,7 +64,7 @@ impl Workspace {
     /// The datasets that have a config file (`configs/<name>.toml`).
     pub fn known_datasets(&self) -> Result<Vec<String>> {
         let dir = self.root.join("configs");
-        toml_stems(&dir).with_context(|| format!("cannot list {}", dir.display()))
+        toml_stems(&dir).map_err(io(dir))
     }
 
     /// The profiles that exist (`configs/profiles/<name>.toml`).
@@ -73,19 +77,24 @@ impl Workspace {
         self.datasets.join("amazon").join(dataset)
     }
 
-    /// Folder of the dataset's run artifacts.
-    pub fn run_dir(&self, dataset: &str) -> PathBuf {
-        self.runs.join(dataset)
+    /// Where the dataset's run artifacts live.
+    pub fn layout(&self, dataset: &str) -> RunLayout {
+        RunLayout::new(&self.runs, dataset)
+    }
+
+    /// Folder of the pretrained weights (`models/<name>/`, filled by `cargo xtask setup`).
+    pub fn models_dir(&self) -> PathBuf {
+        self.root.join("models")
     }
 
     /// Checks the dataset name against the config files.
     pub fn check_dataset(&self, dataset: &str) -> Result<()> {
         let known = self.known_datasets()?;
         if !known.iter().any(|k| k == dataset) {
-            bail!(
-                "unknown dataset `{dataset}`; known datasets: {} (each has configs/<name>.toml)",
-                known.join(", ")
-            );
+            return Err(Error::UnknownDataset {
+                name: dataset.to_string(),
+                known: known.join(", "),
+            });
         }
         Ok(())
     }
@@ -107,17 +116,17 @@ impl Workspace {
         )];
         let profile_path = self.root.join(format!("configs/profiles/{profile}.toml"));
         if !profile_path.is_file() {
-            bail!(
-                "unknown profile `{profile}`; known profiles: {} (configs/profiles/<name>.toml)",
-                self.known_profiles().join(", ")
-            );
+            return Err(Error::UnknownProfile {
+                name: profile.to_string(),
+                known: self.known_profiles().join(", "),
+            });
         }
         layers.push(ConfigLayer::Profile {
             name: profile.to_string(),
             path: profile_path,
         });
         layers.extend(sets.iter().map(|s| ConfigLayer::Set(s.clone())));
-        Config::from_layers(&layers)
+        Ok(Config::from_layers(&layers)?)
     }
 }
 
@@ -140,11 +149,9 @@ impl Workspace {
     /// Resolves where `dataset`'s interactions come from.
     pub fn data_source(&self, dataset: &str, config: &Config) -> Result<data_amazon::Source> {
         let dir = self.dataset_dir(dataset);
-        data_amazon::Source::resolve(&dir, &config.data).with_context(|| {
-            format!(
-                "dataset `{dataset}`: link its folder with `cargo xtask data fetch {dataset} --from DIR`, or \
-                 download it with `cargo xtask data fetch {dataset}` (see datasets/README.md)"
-            )
+        data_amazon::Source::resolve(&dir, &config.data).map_err(|source| Error::NoDataSource {
+            dataset: dataset.to_string(),
+            source: Box::new(source),
         })
     }
 

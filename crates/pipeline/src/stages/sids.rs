@@ -1,14 +1,14 @@
 //! Stage `sids`: the `ItemEmbeddings` artifact to the `SemanticIds` artifact (residual k-means
 //! codes plus the de-duplication digit) with quality statistics.
 
-use anyhow::Result;
 use artifacts::embeddings::ItemEmbeddings;
 use artifacts::sids::{SIDS_SCHEMA_VERSION, SemanticIds};
 use artifacts::{ArtifactWriter, Config};
 use quantizer::{ItemQuantizer, LevelStats, RqKMeans, add_dedup_digit};
 use serde::Serialize;
 
-use super::{Stage, StageContext, StageId};
+use super::{Stage, StageContext, StageId, StageSpec};
+use crate::error::{Result, write_file};
 
 /// Quantizes the item embeddings.
 pub struct SidsStage;
@@ -34,21 +34,17 @@ pub struct SidStats {
     pub seconds: f64,
 }
 
+/// The stage's constant description.
+const SPEC: StageSpec = StageSpec {
+    id: StageId::Sids,
+    about: "RQ-KMeans semantic ids",
+    schema_version: SIDS_SCHEMA_VERSION,
+    upstream: &[StageId::Embed],
+};
+
 impl Stage for SidsStage {
-    fn id(&self) -> StageId {
-        StageId::Sids
-    }
-
-    fn about(&self) -> &'static str {
-        "RQ-KMeans semantic ids"
-    }
-
-    fn schema_version(&self) -> u32 {
-        SIDS_SCHEMA_VERSION
-    }
-
-    fn upstream(&self) -> &'static [StageId] {
-        &[StageId::Embed]
+    fn spec(&self) -> StageSpec {
+        SPEC
     }
 
     fn config_hash(&self, config: &Config) -> String {
@@ -57,7 +53,7 @@ impl Stage for SidsStage {
 
     fn run(&self, ctx: &StageContext, out: &mut ArtifactWriter) -> Result<()> {
         let cfg = &ctx.config.quantizer;
-        let emb = ItemEmbeddings::read(ctx.upstream.dir(StageId::Embed)?)?;
+        let emb = ItemEmbeddings::read(ctx.upstream.dir(StageId::Embed))?;
         let quantizer = RqKMeans::new(cfg)?;
         let started = std::time::Instant::now();
         let q = quantizer.quantize(&emb)?;
@@ -81,8 +77,8 @@ impl Stage for SidsStage {
             dim: q.dim,
         }
         .write(out.dir())?;
-        std::fs::write(
-            out.file("stats.json"),
+        write_file(
+            &out.file(artifacts::sids::files::STATS),
             serde_json::to_string_pretty(&stats)?,
         )?;
         out.rows("items", emb.n as u64)

@@ -1,8 +1,8 @@
 //! Pipeline stages. A stage reads its configuration and its upstream artifacts, and writes one
-//! artifact; the orchestrator ([`crate::pipeline`]) decides whether it needs to run.
+//! artifact; the engine ([`crate::engine`]) decides whether it needs to run.
 //!
-//! To add a stage: give it a [`StageId`], implement [`Stage`] in a module here and put it in
-//! its place in [`registry`]. Nothing else changes.
+//! To add a stage: give it a [`StageId`], declare its [`StageSpec`] as a `const`, implement
+//! [`Stage`] in a module here and put it in its place in [`registry`]. Nothing else changes.
 
 pub mod data;
 pub mod embed;
@@ -12,100 +12,14 @@ pub mod sids;
 pub mod train;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use anyhow::{Context, Result, anyhow};
-use artifacts::config::Variant;
 use artifacts::{ArtifactWriter, Config};
 
+use crate::error::Result;
+use crate::id::{RunKey, StageId};
+use crate::layout::RunLayout;
 use crate::workspace::Workspace;
-
-/// The stages, in pipeline order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum StageId {
-    /// Load, filter and split the interactions.
-    Data,
-    /// Item text (or co-occurrence) to embeddings.
-    Embed,
-    /// Embeddings to semantic ids.
-    Sids,
-    /// Train the model (per variant and seed).
-    Train,
-    /// Test metrics (per variant and seed).
-    Eval,
-    /// The report over all runs.
-    Report,
-}
-
-impl StageId {
-    /// Every stage, in pipeline order.
-    pub const ALL: [StageId; 6] = [
-        StageId::Data,
-        StageId::Embed,
-        StageId::Sids,
-        StageId::Train,
-        StageId::Eval,
-        StageId::Report,
-    ];
-
-    /// The stage's name, also its artifact directory's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            StageId::Data => "data",
-            StageId::Embed => "embed",
-            StageId::Sids => "sids",
-            StageId::Train => "train",
-            StageId::Eval => "eval",
-            StageId::Report => "report",
-        }
-    }
-}
-
-impl fmt::Display for StageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for StageId {
-    type Err = anyhow::Error;
-
-    fn from_str(text: &str) -> Result<StageId> {
-        StageId::ALL
-            .into_iter()
-            .find(|s| s.name() == text)
-            .ok_or_else(|| {
-                let names: Vec<&str> = StageId::ALL.iter().map(|s| s.name()).collect();
-                anyhow!("unknown stage `{text}`; stages: {}", names.join(", "))
-            })
-    }
-}
-
-/// One run of the per-seed stages: a reducer variant and a seed.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RunKey {
-    /// The reducer variant of this run (canonical).
-    pub variant: Variant,
-    /// The seed.
-    pub seed: u64,
-}
-
-impl RunKey {
-    /// `<variant>/seed-<seed>` under a stage's directory.
-    pub fn dir(&self, stage_dir: &Path) -> PathBuf {
-        stage_dir
-            .join(self.variant.to_string())
-            .join(format!("seed-{}", self.seed))
-    }
-}
-
-impl fmt::Display for RunKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/seed-{}", self.variant, self.seed)
-    }
-}
 
 /// The upstream artifacts a stage reads: per upstream stage, its directory (the same run's, for
 /// a per-seed stage reading a per-seed stage) or, for a stage that runs once and reads a
@@ -121,13 +35,16 @@ impl Upstream {
         self.entries.push((stage, run, dir));
     }
 
-    /// The directory of upstream stage `stage` (an error when the stage is not upstream).
-    pub fn dir(&self, stage: StageId) -> Result<&Path> {
+    /// The directory of upstream stage `stage`.
+    ///
+    /// # Panics
+    /// When `stage` is not upstream: the stage's spec and its code disagree.
+    pub fn dir(&self, stage: StageId) -> &Path {
         self.entries
             .iter()
             .find(|(s, _, _)| *s == stage)
             .map(|(_, _, d)| d.as_path())
-            .with_context(|| format!("this stage does not read the `{stage}` artifact"))
+            .unwrap_or_else(|| panic!("this stage does not read the `{stage}` artifact"))
     }
 
     /// Every run of the per-seed upstream stage `stage`, in pipeline order.
@@ -156,6 +73,8 @@ pub struct StageContext<'a> {
     pub workspace: &'a Workspace,
     /// Dataset name (`beauty`, `demo`, …).
     pub dataset: &'a str,
+    /// Where the dataset's artifacts live.
+    pub layout: &'a RunLayout,
     /// The resolved configuration (for a per-seed stage, the variant's).
     pub config: &'a Config,
     /// The run (variant and seed) of a per-seed stage.
@@ -171,8 +90,12 @@ pub struct StageContext<'a> {
 
 impl StageContext<'_> {
     /// The run of a per-seed stage (an error for a stage that runs once).
-    pub fn run(&self) -> Result<RunKey> {
-        self.run.context("this stage runs per variant and seed")
+    ///
+    /// # Panics
+    /// For a stage that runs once (the engine gives every per-seed stage its run).
+    pub fn run(&self) -> RunKey {
+        self.run
+            .unwrap_or_else(|| panic!("this stage runs per variant and seed"))
     }
 
     /// The run's variant as its directories name it.
@@ -183,16 +106,27 @@ impl StageContext<'_> {
     }
 }
 
-/// One step of the pipeline.
-pub trait Stage {
-    /// Which stage.
-    fn id(&self) -> StageId;
+/// What a stage is, fixed for its lifetime: declared once per stage as a `const`.
+#[derive(Debug, Clone, Copy)]
+pub struct StageSpec {
+    /// Which stage (whether it runs per variant and seed is [`StageId::per_seed`]).
+    pub id: StageId,
     /// What it does, one line.
-    fn about(&self) -> &'static str;
+    pub about: &'static str,
     /// Version of the artifact's on-disk schema.
-    fn schema_version(&self) -> u32;
+    pub schema_version: u32,
     /// Stages whose artifacts this one reads.
-    fn upstream(&self) -> &'static [StageId];
+    pub upstream: &'static [StageId],
+}
+
+/// One step of the pipeline: its [`StageSpec`] and what varies with the configuration.
+pub trait Stage {
+    /// The stage's constant description.
+    fn spec(&self) -> StageSpec;
+    /// Which stage.
+    fn id(&self) -> StageId {
+        self.spec().id
+    }
     /// Hash of the configuration this stage reads (a change re-runs it).
     fn config_hash(&self, config: &Config) -> String;
     /// The files of upstream artifact `upstream` that this stage reads; `None` means all of them.
@@ -203,10 +137,6 @@ pub trait Stage {
     /// Files outside the pipeline this stage reads, by name (their content is hashed).
     fn external_inputs(&self, _ctx: &StageContext) -> Result<BTreeMap<String, PathBuf>> {
         Ok(BTreeMap::new())
-    }
-    /// True when the stage runs once per reducer variant and seed (`<stage>/<variant>/seed-<n>/`).
-    fn per_seed(&self) -> bool {
-        false
     }
     /// Does the work, writing files into `out` and recording rows/details on it.
     fn run(&self, ctx: &StageContext, out: &mut ArtifactWriter) -> Result<()>;

@@ -12,6 +12,8 @@
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend as BackendTrait;
 
+use crate::error::{Error, Result};
+
 #[cfg(feature = "cuda")]
 /// The backend chosen by the enabled features.
 pub type Backend = burn_cuda::Cuda;
@@ -75,18 +77,20 @@ pub fn adapter() -> Option<String> {
 /// model and the optimiser). CUDA: GPU `i`. The other backends (wgpu included) are used with their
 /// default device only: every index names it, so several indices run data-parallel workers that share the CPU (a check of the
 /// multi-device code path, not a speed-up).
-pub fn devices(indices: &[usize]) -> anyhow::Result<Vec<burn::tensor::Device<Backend>>> {
-    anyhow::ensure!(
-        !indices.is_empty(),
-        "train.devices is empty: name at least one device index, e.g. [0]"
-    );
+pub fn devices(indices: &[usize]) -> Result<Vec<burn::tensor::Device<Backend>>> {
+    if indices.is_empty() {
+        return Err(Error::Invalid(
+            "train.devices is empty: name at least one device index, e.g. [0]".into(),
+        ));
+    }
     let mut seen = indices.to_vec();
     seen.sort_unstable();
     seen.dedup();
-    anyhow::ensure!(
-        seen.len() == indices.len() || !cfg!(feature = "cuda"),
-        "train.devices names a GPU twice: {indices:?}"
-    );
+    if seen.len() != indices.len() && cfg!(feature = "cuda") {
+        return Err(Error::Invalid(format!(
+            "train.devices names a GPU twice: {indices:?}"
+        )));
+    }
     Ok(indices.iter().map(|&i| device_at(i)).collect())
 }
 
@@ -102,7 +106,7 @@ fn device_at(_index: usize) -> burn::tensor::Device<Backend> {
 
 /// Runs a small matrix product on `device` and checks it against the exact answer: a cheap proof
 /// that the backend works on this machine.
-pub fn self_check<B: BackendTrait>(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
+pub fn self_check<B: BackendTrait>(device: &burn::tensor::Device<B>) -> Result<()> {
     let n = 64;
     // A = ones, B[i][j] = i: (A·B)[r][c] = Σ_i i = n(n-1)/2.
     let a = Tensor::<B, 2>::ones([n, n], device);
@@ -114,13 +118,15 @@ pub fn self_check<B: BackendTrait>(device: &burn::tensor::Device<B>) -> anyhow::
         .matmul(b)
         .into_data()
         .to_vec()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        .map_err(|e| Error::Backend(format!("{e:?}")))?;
     let want = (n * (n - 1) / 2) as f32;
-    anyhow::ensure!(
-        c.iter().all(|&v| v == want),
-        "backend self-check failed: expected {want}"
-    );
-    Ok(())
+    if c.iter().all(|&v| v == want) {
+        Ok(())
+    } else {
+        Err(Error::Backend(format!(
+            "self-check failed: expected {want}"
+        )))
+    }
 }
 
 #[cfg(test)]

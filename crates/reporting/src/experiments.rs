@@ -1,31 +1,23 @@
-//! The paper's research questions as commands (`cargo xtask experiment rq1|rq2|rq3`).
-//!
-//! An experiment is a list of run variants and seeds handed to the ordinary pipeline (the same
-//! stages and artifacts as `cargo xtask pipeline`, so up-to-date runs are reused and an
-//! interrupted experiment resumes from the last checkpoint), followed by a report written to
-//! `runs/<dataset>/experiments/<name>/` (markdown + plots, replaced atomically).
+//! The experiments' reports (`cargo xtask experiment rq1|rq2|rq3`): RQ1's Table 2 per dataset
+//! and across datasets, RQ2's and RQ3's table of variants and their plots. The runs come from the
+//! pipeline's `train` and `eval` artifacts ([`RunResult`]); the planning and running of an
+//! experiment live in the `pipeline` crate.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use crate::error::Result;
 use artifacts::Config;
 use artifacts::config::{ReducerKind, Variant};
-use artifacts::lock::RunLock;
-use artifacts::store::StagingDir;
-use reporting::RunResult;
-use reporting::plots::{Marks, Series, validation_plots, xy_plot};
-use reporting::runs::by_variant;
-use reporting::stats::{mean_std, paper_numbers, pm, table_metric, time_saved};
-use reporting::table2::markdown;
 
-use crate::pipeline::{self, PipelineOptions, StageReport};
-use crate::stages::{RunKey, StageId, registry};
-use crate::workspace::Workspace;
+use crate::plots::{Marks, Series, validation_plots, xy_plot};
+use crate::runs::{RunResult, by_variant, none_rate, time_saved_cell};
+use crate::stats::{mean_std, paper_numbers, pm, table_metric};
+use crate::table2;
 
 /// The research questions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Question {
     /// RQ1: TIGER with and without RASTP, five seeds (the paper's Table 2).
     Rq1,
@@ -36,6 +28,9 @@ pub enum Question {
 }
 
 impl Question {
+    /// Every question.
+    pub const ALL: [Question; 3] = [Question::Rq1, Question::Rq2, Question::Rq3];
+
     /// `rq1`, `rq2`, `rq3`.
     pub fn name(self) -> &'static str {
         match self {
@@ -46,167 +41,19 @@ impl Question {
     }
 }
 
-/// Choices that override an experiment's defaults.
-#[derive(Debug, Clone, Default)]
-pub struct ExperimentOptions {
-    /// Seeds (default: five for RQ1, `run.seeds` for RQ2 and RQ3).
-    pub seeds: Vec<u64>,
-    /// RQ3: layers to prune after (default: every layer but the last).
-    pub layers: Vec<usize>,
-    /// RQ3: keep ratios to sweep at `reducer.after_layer` (default 0.1, 0.2, 0.5, 0.75; the
-    /// configured layer and ratio are always included).
-    pub ratios: Vec<f64>,
-}
-
-/// The five seeds of RQ1 (the paper reports means over five runs).
-pub const RQ1_SEEDS: [u64; 5] = [42, 43, 44, 45, 46];
-
-/// What one experiment runs.
+/// What a report says about how it was made.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct Header<'a> {
     /// The question.
     pub question: Question,
-    /// Variants (canonical, in report order).
-    pub variants: Vec<Variant>,
-    /// Seeds.
-    pub seeds: Vec<u64>,
-    /// The command line that produced it, quoted in the report (empty: the plain command).
-    pub command: String,
-}
-
-fn canonical(config: &Config, variants: Vec<Variant>) -> Vec<Variant> {
-    let mut c = config.clone();
-    c.run.variants = variants;
-    c.variants()
-}
-
-/// The variants and seeds of `question` under `config`.
-pub fn plan(question: Question, config: &Config, opts: &ExperimentOptions) -> Result<Plan> {
-    let kind = Variant::kind;
-    let seeds = match (question, opts.seeds.is_empty()) {
-        (_, false) => opts.seeds.clone(),
-        (Question::Rq1, true) => RQ1_SEEDS.to_vec(),
-        (_, true) => config.run.seeds.clone(),
-    };
-    let variants = match question {
-        Question::Rq1 => vec![kind(ReducerKind::None), kind(ReducerKind::Rastp)],
-        Question::Rq2 => vec![
-            kind(ReducerKind::None),
-            kind(ReducerKind::Rastp),
-            kind(ReducerKind::L2),
-            kind(ReducerKind::MaxPool),
-            kind(ReducerKind::AvgPool),
-        ],
-        Question::Rq3 => {
-            let layers_in_model = config.model.encoder_layers;
-            let layers: Vec<usize> = if opts.layers.is_empty() {
-                (1..layers_in_model).collect()
-            } else {
-                opts.layers.clone()
-            };
-            for &l in &layers {
-                if !(1..layers_in_model).contains(&l) {
-                    bail!(
-                        "--layers: {l} is not a layer RASTP can follow (1 to {}; the model has \
-                         {layers_in_model} encoder layers)",
-                        layers_in_model - 1
-                    );
-                }
-            }
-            let ratios: Vec<f64> = if opts.ratios.is_empty() {
-                let mut r = vec![0.1, 0.2, config.reducer.keep_ratio, 0.5, 0.75];
-                r.sort_by(f64::total_cmp);
-                r
-            } else {
-                opts.ratios.clone()
-            };
-            if let Some(r) = ratios.iter().find(|r| !(**r > 0.0 && **r <= 1.0)) {
-                bail!("--ratios: {r} is not a keep ratio in (0, 1]");
-            }
-            // Both sweeps pass through the reference point (the configured layer and ratio).
-            let mut layers = layers;
-            layers.push(config.reducer.after_layer);
-            layers.sort_unstable();
-            let mut ratios = ratios;
-            ratios.push(config.reducer.keep_ratio);
-            ratios.sort_by(f64::total_cmp);
-            let mut v = vec![kind(ReducerKind::None)];
-            v.extend(layers.iter().map(|&l| Variant {
-                after_layer: Some(l),
-                ..kind(ReducerKind::Rastp)
-            }));
-            v.extend(ratios.iter().map(|&r| Variant {
-                keep_ratio: Some(r),
-                ..kind(ReducerKind::Rastp)
-            }));
-            v
-        }
-    };
-    if seeds.is_empty() {
-        bail!("no seeds: give --seeds or set run.seeds");
-    }
-    Ok(Plan {
-        question,
-        variants: canonical(config, variants),
-        seeds,
-        command: String::new(),
-    })
-}
-
-/// Runs (or reuses) every run of the plan and writes the report. Returns the report's path and
-/// the pipeline's stage reports.
-pub fn run(
-    ws: &Workspace,
-    dataset: &str,
-    config: &Config,
-    plan: &Plan,
-) -> Result<(PathBuf, Vec<StageReport>)> {
-    let _lock = RunLock::acquire(&ws.run_dir(dataset))?;
-    let mut cfg = config.clone();
-    cfg.run.variants = plan.variants.clone();
-    let opts = PipelineOptions {
-        until: Some(StageId::Eval),
-        force: false,
-        seeds: plan.seeds.clone(),
-    };
-    let reports = pipeline::run(ws, dataset, &cfg, &registry(), &opts)?;
-    let runs = collect(ws, dataset, plan)?;
-    let dir = ws
-        .run_dir(dataset)
-        .join("experiments")
-        .join(plan.question.name());
-    write_report(&dir, |tmp| {
-        let md = report(dataset, &cfg, plan, &runs, tmp)?;
-        std::fs::write(tmp.join("report.md"), md)?;
-        Ok(())
-    })?;
-    Ok((dir.join("report.md"), reports))
-}
-
-/// Every (variant, seed) run of the plan, read from its `train` and `eval` artifacts.
-pub fn collect(ws: &Workspace, dataset: &str, plan: &Plan) -> Result<Vec<RunResult>> {
-    let run_dir = ws.run_dir(dataset);
-    let mut runs = Vec::new();
-    for &variant in &plan.variants {
-        for &seed in &plan.seeds {
-            let key = RunKey { variant, seed };
-            runs.push(RunResult::read(
-                &key.dir(&run_dir.join("train")),
-                &key.dir(&run_dir.join("eval")),
-            )?);
-        }
-    }
-    Ok(runs)
-}
-
-/// Builds a report in a fresh temporary directory beside `dir`, then puts it in place of `dir`.
-fn write_report(dir: &Path, build: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let staging = StagingDir::new(dir)?;
-    build(staging.path())?;
-    staging
-        .commit()
-        .with_context(|| format!("cannot move the report to {}", dir.display()))?;
-    Ok(())
+    /// The dataset.
+    pub dataset: &'a str,
+    /// The seeds of every variant.
+    pub seeds: &'a [u64],
+    /// The command line that produced it (empty: the plain command).
+    pub command: &'a str,
+    /// The backend the runs were trained on.
+    pub backend: &'a str,
 }
 
 fn metric(r: &RunResult, i: usize) -> f64 {
@@ -214,23 +61,23 @@ fn metric(r: &RunResult, i: usize) -> f64 {
 }
 
 /// The report's markdown; plots go into `dir`.
-pub fn report(
-    dataset: &str,
+pub fn markdown(
+    header: &Header,
     config: &Config,
-    plan: &Plan,
     runs: &[RunResult],
     dir: &Path,
 ) -> Result<String> {
     let mut md = String::new();
-    let seeds = format!("{:?}", plan.seeds);
-    match plan.question {
+    let dataset = header.dataset;
+    let seeds = format!("{:?}", header.seeds);
+    match header.question {
         Question::Rq1 => {
             let _ = writeln!(
                 md,
                 "# RQ1 on {dataset}: does RASTP keep quality while saving training time?\n"
             );
             // The pipeline report's table, one heading level down.
-            md.push_str(&markdown(dataset, config, runs).replacen("# ", "## ", 1));
+            md.push_str(&table2::markdown(dataset, config, runs).replacen("# ", "## ", 1));
             validation_plots(runs, dir)?;
         }
         Question::Rq2 => {
@@ -288,12 +135,15 @@ pub fn report(
     let _ = writeln!(
         md,
         "\nProduced by `{}` (backend {}). PNG versions of the plots sit beside the SVG files.",
-        if plan.command.is_empty() {
-            format!("cargo xtask experiment {} {dataset}", plan.question.name())
+        if header.command.is_empty() {
+            format!(
+                "cargo xtask experiment {} {dataset}",
+                header.question.name()
+            )
         } else {
-            plan.command.clone()
+            header.command.to_string()
         },
-        crate::backend::name()
+        header.backend
     );
     Ok(md)
 }
@@ -341,10 +191,7 @@ fn settings(config: &Config) -> String {
 /// speed and the time saved against `none`.
 pub fn variant_table(config: &Config, runs: &[RunResult]) -> String {
     let groups = by_variant(runs);
-    let none_rate = groups
-        .iter()
-        .find(|(v, _)| v == "none")
-        .map(|(_, rs)| mean_std(&rs.iter().map(|r| r.train.windows_per_s).collect::<Vec<_>>()).0);
+    let none = none_rate(&groups);
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -366,10 +213,7 @@ pub fn variant_table(config: &Config, runs: &[RunResult]) -> String {
         let rate: Vec<f64> = rs.iter().map(|r| r.train.windows_per_s).collect();
         let per_k: Vec<f64> = rs.iter().map(|r| r.seconds_per_k_windows()).collect();
         let best: Vec<f64> = rs.iter().map(|r| r.train.best_val_recall5).collect();
-        let saved = match none_rate {
-            Some(n) if v != "none" => format!("{:.1} %", 100.0 * time_saved(n, mean_std(&rate).0)),
-            _ => "-".into(),
-        };
+        let saved = time_saved_cell(v, rs, none);
         let _ = writeln!(
             md,
             "| {v} | {layer} | {ratio} | {} | {} | {} | {} | {} | {} | {} | {} | {saved} |",
@@ -482,9 +326,7 @@ pub fn rq1_summary(results: &[(String, Vec<RunResult>)]) -> String {
     );
     for (dataset, runs) in results {
         let groups = by_variant(runs);
-        let none_rate = groups.iter().find(|(v, _)| v == "none").map(|(_, rs)| {
-            mean_std(&rs.iter().map(|r| r.train.windows_per_s).collect::<Vec<_>>()).0
-        });
+        let none = none_rate(&groups);
         for (v, rs) in &groups {
             let rastp = v == "rastp";
             let paper = paper_numbers(dataset, rastp);
@@ -498,10 +340,7 @@ pub fn rq1_summary(results: &[(String, Vec<RunResult>)]) -> String {
                 })
                 .collect();
             let rate: Vec<f64> = rs.iter().map(|r| r.train.windows_per_s).collect();
-            let saved = match none_rate {
-                Some(n) if rastp => format!("{:.1} %", 100.0 * time_saved(n, mean_std(&rate).0)),
-                _ => "-".into(),
-            };
+            let saved = time_saved_cell(v, rs, none);
             let _ = writeln!(
                 md,
                 "| {dataset} | {} | {} | {} | {saved} |",
@@ -515,69 +354,9 @@ pub fn rq1_summary(results: &[(String, Vec<RunResult>)]) -> String {
     md
 }
 
-/// Writes the cross-dataset RQ1 table to `runs/all/experiments/rq1/report.md`.
-pub fn write_rq1_summary(ws: &Workspace, results: &[(String, Vec<RunResult>)]) -> Result<PathBuf> {
-    let dir = ws.run_dir("all").join("experiments").join("rq1");
-    write_report(&dir, |tmp| {
-        std::fs::write(tmp.join("report.md"), rq1_summary(results))?;
-        Ok(())
-    })?;
-    Ok(dir.join("report.md"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn names(plan: &Plan) -> Vec<String> {
-        plan.variants.iter().map(|v| v.to_string()).collect()
-    }
-
-    #[test]
-    fn plans_name_the_papers_runs() {
-        let c = Config::default();
-        let p = plan(Question::Rq1, &c, &ExperimentOptions::default()).unwrap();
-        assert_eq!(names(&p), ["none", "rastp"]);
-        assert_eq!(p.seeds, RQ1_SEEDS);
-        let p = plan(Question::Rq2, &c, &ExperimentOptions::default()).unwrap();
-        assert_eq!(names(&p), ["none", "rastp", "l2", "max-pool", "avg-pool"]);
-        assert_eq!(p.seeds, [42]);
-        // The reference point (layer 2, ratio 1/3) is one run, shared with RQ1 and RQ2.
-        let p = plan(Question::Rq3, &c, &ExperimentOptions::default()).unwrap();
-        assert_eq!(
-            names(&p),
-            [
-                "none",
-                "rastp@1",
-                "rastp",
-                "rastp@3",
-                "rastp:0.1",
-                "rastp:0.2",
-                "rastp:0.5",
-                "rastp:0.75"
-            ]
-        );
-        let opts = ExperimentOptions {
-            seeds: vec![1, 2],
-            layers: vec![3],
-            ratios: vec![0.25],
-        };
-        let p = plan(Question::Rq3, &c, &opts).unwrap();
-        assert_eq!(names(&p), ["none", "rastp", "rastp@3", "rastp:0.25"]);
-        assert_eq!(p.seeds, [1, 2]);
-        for (layers, ratios, needle) in [
-            (vec![4], vec![], "--layers: 4"),
-            (vec![], vec![1.5], "--ratios: 1.5"),
-        ] {
-            let opts = ExperimentOptions {
-                layers,
-                ratios,
-                ..Default::default()
-            };
-            let e = format!("{:#}", plan(Question::Rq3, &c, &opts).unwrap_err());
-            assert!(e.contains(needle), "{e}");
-        }
-    }
 
     /// A finished run with the given test Recall@5 and training speed.
     fn run_result(
@@ -614,14 +393,23 @@ mod tests {
         )
         .unwrap();
         let c = Config::default();
-        let p = plan(Question::Rq3, &c, &ExperimentOptions::default()).unwrap();
-        let runs: Vec<RunResult> = p
-            .variants
+        // RQ3's default plan under the default config (pipeline::experiment::plan).
+        let variants = [
+            "none",
+            "rastp@1",
+            "rastp",
+            "rastp@3",
+            "rastp:0.1",
+            "rastp:0.2",
+            "rastp:0.5",
+            "rastp:0.75",
+        ];
+        let runs: Vec<RunResult> = variants
             .iter()
             .enumerate()
             .map(|(i, v)| {
                 run_result(
-                    &v.to_string(),
+                    v,
                     42,
                     0.02 + 0.001 * i as f64,
                     100.0 + 10.0 * i as f64,
@@ -629,7 +417,14 @@ mod tests {
                 )
             })
             .collect();
-        let md = report("beauty", &c, &p, &runs, tmp.path()).unwrap();
+        let header = Header {
+            question: Question::Rq3,
+            dataset: "beauty",
+            seeds: &[42],
+            command: "",
+            backend: "flex (burn CPU)",
+        };
+        let md = markdown(&header, &c, &runs, tmp.path()).unwrap();
         assert!(md.contains("| rastp@3 | 3 | 0.333 | 1 | 0.0230 |"), "{md}");
         assert!(md.contains("| rastp:0.75 | 2 | 0.750 |"), "{md}");
         // none runs at 100 windows/s, rastp (index 2) at 120: 1 − 100/120 = 16.7 %.

@@ -4,9 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
 use artifacts::config::{EmbeddingConfig, EmbeddingSource};
-use artifacts::dataset::Dataset;
+use artifacts::dataset::{Dataset, files};
 use artifacts::embeddings::{EMBEDDINGS_SCHEMA_VERSION, ItemEmbeddings};
 use artifacts::{ArtifactWriter, Config};
 use serde::Serialize;
@@ -14,8 +13,9 @@ use text_encoder::cf::cf_embeddings;
 use text_encoder::encode::MODEL_FILES;
 use text_encoder::{ItemTextTemplate, SentenceEncoder, models};
 
-use super::{Stage, StageContext, StageId};
+use super::{Stage, StageContext, StageId, StageSpec};
 use crate::backend;
+use crate::error::{Error, Result, write_file};
 
 /// Embeds every item.
 pub struct EmbedStage;
@@ -64,7 +64,7 @@ fn uses_cf(s: EmbeddingSource) -> bool {
 
 impl EmbedStage {
     fn source_for(ctx: &StageContext) -> Result<(Dataset, Vec<String>, EmbeddingSource, f64)> {
-        let dataset = Dataset::read(ctx.upstream.dir(StageId::Data)?)?;
+        let dataset = Dataset::read(ctx.upstream.dir(StageId::Data))?;
         let texts = item_texts(&dataset, &ctx.config.embedding)?;
         let (source, share) = effective_source(&ctx.config.embedding, &texts);
         Ok((dataset, texts, source, share))
@@ -72,29 +72,25 @@ impl EmbedStage {
 
     fn model_dir(ctx: &StageContext) -> Result<PathBuf> {
         let cfg = &ctx.config.embedding;
-        models::ensure(
-            &ctx.workspace.root.join("models"),
+        Ok(models::ensure(
+            &ctx.workspace.models_dir(),
             &cfg.model,
             cfg.model_dir.as_deref(),
-        )
+        )?)
     }
 }
 
+/// The stage's constant description.
+const SPEC: StageSpec = StageSpec {
+    id: StageId::Embed,
+    about: "item text to sentence embeddings (or collaborative embeddings)",
+    schema_version: EMBEDDINGS_SCHEMA_VERSION,
+    upstream: &[StageId::Data],
+};
+
 impl Stage for EmbedStage {
-    fn id(&self) -> StageId {
-        StageId::Embed
-    }
-
-    fn about(&self) -> &'static str {
-        "item text to sentence embeddings (or collaborative embeddings)"
-    }
-
-    fn schema_version(&self) -> u32 {
-        EMBEDDINGS_SCHEMA_VERSION
-    }
-
-    fn upstream(&self) -> &'static [StageId] {
-        &[StageId::Data]
+    fn spec(&self) -> StageSpec {
+        SPEC
     }
 
     fn config_hash(&self, config: &Config) -> String {
@@ -112,10 +108,10 @@ impl Stage for EmbedStage {
     }
 
     fn upstream_files(&self, _upstream: StageId, config: &Config) -> Option<Vec<&'static str>> {
-        // Item texts come from items.parquet; collaborative vectors from the training split only.
+        // Item texts come from the items table; collaborative vectors from the training split only.
         Some(match config.embedding.source {
-            EmbeddingSource::Text => vec!["items.parquet"],
-            _ => vec!["items.parquet", "train.parquet"],
+            EmbeddingSource::Text => vec![files::ITEMS],
+            _ => vec![files::ITEMS, files::TRAIN],
         })
     }
 
@@ -149,9 +145,9 @@ impl Stage for EmbedStage {
         let mut parts: Vec<(usize, Vec<f32>)> = Vec::new();
         if uses_text(source) {
             if share == 0.0 {
-                bail!(
+                return Err(Error::Invalid(format!(
                     "no item has text, so embedding.source = \"{source}\" cannot work; use \"cf\" (or \"auto\")"
-                );
+                )));
             }
             let dir = Self::model_dir(ctx)?;
             let encoder = SentenceEncoder::<backend::Backend>::load(
@@ -160,7 +156,10 @@ impl Stage for EmbedStage {
                 cfg.max_tokens,
                 &backend::device(),
             )
-            .with_context(|| format!("loading the sentence encoder from {}", dir.display()))?;
+            .map_err(|source| Error::LoadEncoder {
+                dir: dir.clone(),
+                source: Box::new(source),
+            })?;
             let (values, report) = encoder.embed(&texts, cfg.batch_size, "embed")?;
             eprintln!(
                 "embed: {n} texts in {:.1} s ({:.1} items/s), {} tokens, {} truncated at {} tokens",
@@ -202,7 +201,7 @@ impl Stage for EmbedStage {
             .enumerate()
             .map(|(i, t)| serde_json::json!({"item": i + 1, "text": t}).to_string())
             .collect();
-        std::fs::write(out.file("item_texts.jsonl"), lines.join("\n") + "\n")?;
+        write_file(&out.file("item_texts.jsonl"), lines.join("\n") + "\n")?;
         out.rows("items", n as u64)
             .rows("dim", embeddings.dim as u64);
         Ok(())
@@ -212,7 +211,7 @@ impl Stage for EmbedStage {
 /// One part as it is; several parts each L2-normalised per row, then concatenated.
 fn concat_normalized(n: usize, parts: &[(usize, Vec<f32>)]) -> Result<ItemEmbeddings> {
     if let [(dim, values)] = parts {
-        return ItemEmbeddings::new(n, *dim, values.clone());
+        return Ok(ItemEmbeddings::new(n, *dim, values.clone())?);
     }
     let dim: usize = parts.iter().map(|(d, _)| d).sum();
     let mut data = Vec::with_capacity(n * dim);
@@ -223,7 +222,7 @@ fn concat_normalized(n: usize, parts: &[(usize, Vec<f32>)]) -> Result<ItemEmbedd
             data.extend(row.iter().map(|v| v / norm));
         }
     }
-    ItemEmbeddings::new(n, dim, data)
+    Ok(ItemEmbeddings::new(n, dim, data)?)
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The orchestrator: runs the stages in order, reusing every artifact whose manifest matches the
+//! The stage engine: runs the stages in order, reusing every artifact whose manifest matches the
 //! stage's config hash and input hashes, and reports what it did. It holds the dataset's run
 //! lock ([`artifacts::lock::RunLock`]) while it works, so a second pipeline on the same runs
 //! folder stops at once with the holder's name instead of racing it.
@@ -8,12 +8,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
-use artifacts::lock::RunLock;
 use artifacts::manifest::{Fingerprint, Manifest};
 use artifacts::{ArtifactWriter, Config};
 
-pub use crate::stages::{RunKey, StageId, registry};
+use crate::error::{Error, Result};
+use crate::id::{RunKey, StageId};
+use crate::layout::RunLayout;
 use crate::stages::{Stage, StageContext, Upstream};
 use crate::workspace::Workspace;
 
@@ -73,23 +73,23 @@ pub fn run(
         Some(id) => stages
             .iter()
             .position(|s| s.id() == id)
-            .with_context(|| format!("stage `{id}` is not in this pipeline"))?,
-        None => stages.len().checked_sub(1).context("no stages to run")?,
+            .ok_or(Error::StageNotInPipeline(id))?,
+        None => stages
+            .len()
+            .checked_sub(1)
+            .ok_or(Error::NothingToRun("no stages to run"))?,
     };
     if opts.seeds.is_empty() {
-        bail!("no seeds given");
+        return Err(Error::NothingToRun("no seeds given"));
     }
-    let run_dir = workspace.run_dir(dataset);
-    let _lock = RunLock::acquire(&run_dir)?;
-    let per_seed: BTreeMap<StageId, bool> = stages.iter().map(|s| (s.id(), s.per_seed())).collect();
-    let is_per_seed = |stage: StageId| per_seed.get(&stage).copied().unwrap_or(false);
-    let artifact_dir = |stage: StageId, key: Option<&RunKey>| match key {
-        Some(k) if is_per_seed(stage) => k.dir(&run_dir.join(stage.name())),
-        _ => run_dir.join(stage.name()),
-    };
+    let layout = workspace.layout(dataset);
+    let _lock = layout.lock()?;
+    let artifact_dir = |stage: StageId, key: Option<&RunKey>| layout.artifact(stage, key);
     let variants = config.variants();
     if variants.is_empty() {
-        bail!("run.variants is empty: name at least one reducer (e.g. [\"none\", \"rastp\"])");
+        return Err(Error::NothingToRun(
+            "run.variants is empty: name at least one reducer (e.g. [\"none\", \"rastp\"])",
+        ));
     }
     let keys: Vec<RunKey> = variants
         .iter()
@@ -98,7 +98,7 @@ pub fn run(
     let variant_configs: Vec<Config> = variants
         .iter()
         .map(|v| config.for_variant(v))
-        .collect::<Result<_>>()?;
+        .collect::<Result<_, _>>()?;
     let config_of = |key: Option<&RunKey>| match key {
         Some(k) => variants
             .iter()
@@ -109,7 +109,7 @@ pub fn run(
 
     let mut reports = Vec::new();
     for stage in &stages[..=last] {
-        let stage_keys: Vec<Option<&RunKey>> = if stage.per_seed() {
+        let stage_keys: Vec<Option<&RunKey>> = if stage.id().per_seed() {
             keys.iter().map(Some).collect()
         } else {
             vec![None]
@@ -117,8 +117,8 @@ pub fn run(
         for key in stage_keys {
             let dir = artifact_dir(stage.id(), key);
             let mut upstream = Upstream::default();
-            for &u in stage.upstream() {
-                if is_per_seed(u) && key.is_none() {
+            for &u in stage.spec().upstream {
+                if u.per_seed() && key.is_none() {
                     // A stage that runs once reads every run of a per-seed stage.
                     for k in &keys {
                         upstream.insert(u, Some(*k), artifact_dir(u, Some(k)));
@@ -130,14 +130,18 @@ pub fn run(
             let ctx = StageContext {
                 workspace,
                 dataset,
+                layout: &layout,
                 config: config_of(key),
                 run: key.copied(),
                 upstream,
-                work_dir: work_dir(&dir),
+                work_dir: RunLayout::work_dir(&dir),
                 run_hash: String::new(),
             };
-            let (status, seconds) = run_stage(stage.as_ref(), ctx, &dir, opts.force)
-                .with_context(|| format!("stage `{}` failed", stage.id()))?;
+            let (status, seconds) =
+                run_stage(stage.as_ref(), ctx, &dir, opts.force).map_err(|e| Error::Stage {
+                    stage: stage.id(),
+                    source: Box::new(e),
+                })?;
             let label = key.map(|k| format!(" ({k})")).unwrap_or_default();
             eprintln!(
                 "[{}{label}] {status} ({seconds:.1} s) -> {}",
@@ -156,15 +160,6 @@ pub fn run(
     Ok(reports)
 }
 
-/// Where a stage keeps state between attempts (checkpoints): beside its artifact directory.
-pub fn work_dir(artifact_dir: &Path) -> PathBuf {
-    let name = artifact_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    artifact_dir.with_file_name(format!("{name}.work"))
-}
-
 /// The fingerprint a stage would record now: its config hash and its inputs' hashes.
 fn fingerprint(stage: &dyn Stage, ctx: &StageContext) -> Result<Fingerprint> {
     let mut inputs = BTreeMap::new();
@@ -175,8 +170,11 @@ fn fingerprint(stage: &dyn Stage, ctx: &StageContext) -> Result<Fingerprint> {
             Some(files) => {
                 let mut read = BTreeMap::new();
                 for f in files {
-                    let entry = manifest.files.get(f).with_context(|| {
-                        format!("the `{name}` artifact in {} has no {f}", up_dir.display())
+                    let entry = manifest.files.get(f).ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "the `{name}` artifact in {} has no {f}",
+                            up_dir.display()
+                        ))
                     })?;
                     read.insert(f, entry.sha256.clone());
                 }
@@ -193,7 +191,7 @@ fn fingerprint(stage: &dyn Stage, ctx: &StageContext) -> Result<Fingerprint> {
     }
     Ok(Fingerprint {
         stage: stage.id().name().to_string(),
-        schema_version: stage.schema_version(),
+        schema_version: stage.spec().schema_version,
         config_hash: stage.config_hash(ctx.config),
         inputs,
     })
@@ -225,8 +223,7 @@ fn run_stage(
     stage.run(&ctx, &mut writer)?;
     writer.commit(&format!("{} {}", stage.id(), env!("CARGO_PKG_VERSION")))?;
     if ctx.work_dir.exists() {
-        std::fs::remove_dir_all(&ctx.work_dir)
-            .with_context(|| format!("cannot remove {}", ctx.work_dir.display()))?;
+        std::fs::remove_dir_all(&ctx.work_dir).map_err(crate::error::io(&ctx.work_dir))?;
     }
     Ok((Status::Ran, started.elapsed().as_secs_f64()))
 }
@@ -270,6 +267,7 @@ pub fn table(reports: &[StageReport]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stages::StageSpec;
     use artifacts::config::{ReducerKind, Variant};
     use std::cell::Cell;
     use std::rc::Rc;
@@ -278,22 +276,17 @@ mod tests {
     struct Counting {
         id: StageId,
         upstream: &'static [StageId],
-        per_seed: bool,
         runs: Rc<Cell<usize>>,
     }
 
     impl Stage for Counting {
-        fn id(&self) -> StageId {
-            self.id
-        }
-        fn about(&self) -> &'static str {
-            "counts its runs"
-        }
-        fn schema_version(&self) -> u32 {
-            1
-        }
-        fn upstream(&self) -> &'static [StageId] {
-            self.upstream
+        fn spec(&self) -> StageSpec {
+            StageSpec {
+                id: self.id,
+                about: "counts its runs",
+                schema_version: 1,
+                upstream: self.upstream,
+            }
         }
         fn config_hash(&self, config: &Config) -> String {
             // Only the first stage reads the config.
@@ -301,9 +294,6 @@ mod tests {
                 true => Config::section_hash(&config.data.max_history),
                 false => Config::section_hash(&self.id.name()),
             }
-        }
-        fn per_seed(&self) -> bool {
-            self.per_seed
         }
         fn run(&self, ctx: &StageContext, out: &mut ArtifactWriter) -> Result<()> {
             self.runs.set(self.runs.get() + 1);
@@ -314,8 +304,7 @@ mod tests {
             } else {
                 "x".into()
             };
-            std::fs::write(out.file("out.txt"), text)?;
-            Ok(())
+            crate::error::write_file(&out.file("out.txt"), text)
         }
     }
 
@@ -324,19 +313,16 @@ mod tests {
             Box::new(Counting {
                 id: StageId::Data,
                 upstream: &[],
-                per_seed: false,
                 runs: counts[0].clone(),
             }),
             Box::new(Counting {
                 id: StageId::Embed,
                 upstream: &[StageId::Data],
-                per_seed: false,
                 runs: counts[1].clone(),
             }),
             Box::new(Counting {
                 id: StageId::Train,
                 upstream: &[StageId::Embed],
-                per_seed: true,
                 runs: counts[2].clone(),
             }),
         ]
@@ -417,22 +403,26 @@ mod tests {
     #[test]
     fn stage_names_parse_and_bad_ones_list_the_stages() {
         assert_eq!("sids".parse::<StageId>().unwrap(), StageId::Sids);
-        let m = format!("{:#}", "zz".parse::<StageId>().unwrap_err());
-        assert!(m.contains("data, embed, sids, train, eval, report"), "{m}");
+        match "zz".parse::<StageId>().unwrap_err() {
+            Error::UnknownStage { known, .. } => {
+                assert_eq!(known, "data, embed, sids, train, eval, report")
+            }
+            e => panic!("{e}"),
+        }
         let tmp = tempfile::tempdir().unwrap();
         let ws = Workspace::at(tmp.path().into(), None, Some(tmp.path().join("runs")));
         let counts: [Rc<Cell<usize>>; 3] = Default::default();
-        let m = format!(
-            "{:#}",
-            run(
-                &ws,
-                "t",
-                &Config::default(),
-                &stages(&counts),
-                &opts(Some(StageId::Report), &[1])
-            )
-            .unwrap_err()
+        let err = run(
+            &ws,
+            "t",
+            &Config::default(),
+            &stages(&counts),
+            &opts(Some(StageId::Report), &[1]),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::StageNotInPipeline(StageId::Report)),
+            "{err}"
         );
-        assert!(m.contains("`report` is not in this pipeline"), "{m}");
     }
 }

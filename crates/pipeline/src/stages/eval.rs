@@ -2,39 +2,35 @@
 //! NDCG@K by beam search (docs/reference.md §6), the most-popular baseline by the same metric
 //! code, and users/s — into `metrics.json` (the `Metrics` artifact, `artifacts::metrics`).
 
-use anyhow::Result;
-use artifacts::dataset::{Dataset, subsample};
+use artifacts::dataset::{files, subsample};
 use artifacts::metrics::{EvalReport, METRICS_FILE};
-use artifacts::sids::SemanticIds;
 use artifacts::{ArtifactWriter, Config};
-use evaluator::{Catalogue, EvalSettings, evaluate, popularity};
+use evaluator::{EvalSettings, evaluate, popularity};
 use gr_model::artifact::load_trained;
 
-use super::{Stage, StageContext, StageId};
+use super::{Stage, StageContext, StageId, StageSpec};
 use crate::backend::{Backend, device};
+use crate::error::{Result, write_file};
+use crate::inputs::RunInputs;
 
 /// Evaluates a trained model.
 pub struct EvalStage;
 
+/// The stage's constant description.
+const SPEC: StageSpec = StageSpec {
+    id: StageId::Eval,
+    about: "Recall/NDCG on the test split",
+    schema_version: 1,
+    upstream: &[StageId::Data, StageId::Sids, StageId::Train],
+};
+
 impl Stage for EvalStage {
-    fn id(&self) -> StageId {
-        StageId::Eval
-    }
-
-    fn about(&self) -> &'static str {
-        "Recall/NDCG on the test split"
-    }
-
-    fn schema_version(&self) -> u32 {
-        1
-    }
-
-    fn upstream(&self) -> &'static [StageId] {
-        &[StageId::Data, StageId::Sids, StageId::Train]
+    fn spec(&self) -> StageSpec {
+        SPEC
     }
 
     fn upstream_files(&self, upstream: StageId, _config: &Config) -> Option<Vec<&'static str>> {
-        (upstream == StageId::Data).then(|| vec!["train.parquet", "test.parquet"])
+        (upstream == StageId::Data).then(|| vec![files::TRAIN, files::TEST])
     }
 
     fn config_hash(&self, config: &Config) -> String {
@@ -48,18 +44,17 @@ impl Stage for EvalStage {
         }))
     }
 
-    fn per_seed(&self) -> bool {
-        true
-    }
-
     fn run(&self, ctx: &StageContext, out: &mut ArtifactWriter) -> Result<()> {
         let config = ctx.config;
-        let seed = ctx.run()?.seed;
-        let data = Dataset::read(ctx.upstream.dir(StageId::Data)?)?;
-        let sids = SemanticIds::read(ctx.upstream.dir(StageId::Sids)?)?;
-        let catalogue =
-            Catalogue::from_sids(&sids)?.with_prior(config.model.prior, &data.split.train);
-        let (model, _) = load_trained::<Backend>(ctx.upstream.dir(StageId::Train)?, &device())?;
+        let seed = ctx.run().seed;
+        let RunInputs {
+            data, catalogue, ..
+        } = RunInputs::from_dirs(
+            ctx.upstream.dir(StageId::Data),
+            ctx.upstream.dir(StageId::Sids),
+            config,
+        )?;
+        let (model, _) = load_trained::<Backend>(ctx.upstream.dir(StageId::Train), &device())?;
         // The same users for every seed and variant (a fixed subsample when eval.test_users > 0).
         let users = subsample(&data.split.test, config.eval.test_users, 0);
         let settings = EvalSettings::new(config, false);
@@ -84,8 +79,8 @@ impl Stage for EvalStage {
             report.model.users_per_s,
             100.0 * report.model.invalid_share
         );
-        std::fs::write(
-            out.file(METRICS_FILE),
+        write_file(
+            &out.file(METRICS_FILE),
             serde_json::to_string_pretty(&report)?,
         )?;
         out.rows("users", report.users as u64)

@@ -2,11 +2,11 @@
 //! the validation plots (both built by the `reporting` crate). A copy of `report.md` goes to
 //! `runs/<dataset>/report.md`.
 
-use anyhow::{Context, Result};
 use artifacts::{ArtifactWriter, Config};
 use reporting::RunResult;
 
-use super::{Stage, StageContext, StageId, Upstream};
+use super::{Stage, StageContext, StageId, StageSpec, Upstream};
+use crate::error::{Error, Result, write_file};
 
 /// Writes the report.
 pub struct ReportStage;
@@ -20,27 +20,23 @@ fn collect_runs(upstream: &Upstream) -> Result<Vec<RunResult>> {
                 .runs(StageId::Eval)
                 .find(|(k, _)| *k == key)
                 .map(|(_, d)| d)
-                .with_context(|| format!("no eval artifact for {key}"))?;
-            RunResult::read(train_dir, eval_dir)
+                .ok_or_else(|| Error::Invalid(format!("no eval artifact for {key}")))?;
+            Ok(RunResult::read(train_dir, eval_dir)?)
         })
         .collect()
 }
 
+/// The stage's constant description.
+const SPEC: StageSpec = StageSpec {
+    id: StageId::Report,
+    about: "Table-2 report and plots",
+    schema_version: 1,
+    upstream: &[StageId::Train, StageId::Eval],
+};
+
 impl Stage for ReportStage {
-    fn id(&self) -> StageId {
-        StageId::Report
-    }
-
-    fn about(&self) -> &'static str {
-        "Table-2 report and plots"
-    }
-
-    fn schema_version(&self) -> u32 {
-        1
-    }
-
-    fn upstream(&self) -> &'static [StageId] {
-        &[StageId::Train, StageId::Eval]
+    fn spec(&self) -> StageSpec {
+        SPEC
     }
 
     fn config_hash(&self, config: &Config) -> String {
@@ -51,10 +47,9 @@ impl Stage for ReportStage {
         let runs = collect_runs(&ctx.upstream)?;
         let md = reporting::table2::markdown(ctx.dataset, ctx.config, &runs);
         reporting::plots::validation_plots(&runs, out.dir())?;
-        std::fs::write(out.file("report.md"), &md)?;
-        let run_dir = ctx.workspace.run_dir(ctx.dataset);
+        write_file(&out.file(reporting::REPORT_FILE), &md)?;
         artifacts::store::write_file_atomic(
-            &run_dir.join("report.md"),
+            &ctx.layout.report_copy(),
             md.replace("](val_", "](report/val_").as_bytes(),
         )?;
         eprintln!("{md}");

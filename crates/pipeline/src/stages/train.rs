@@ -4,43 +4,38 @@
 //! `summary.json`. Checkpoints live in the work directory beside the artifact, so a killed run
 //! resumes where it stopped.
 
-use anyhow::Result;
-use artifacts::dataset::Dataset;
+use artifacts::dataset::files;
 use artifacts::model::{ModelShape, TRAIN_LOG, TRAIN_SUMMARY, TrainSummary, log_csv};
-use artifacts::sids::SemanticIds;
 use artifacts::{ArtifactWriter, Config};
 use burn::module::Module;
-use evaluator::Catalogue;
 use gr_model::artifact::write_model_files;
 use gr_model::tiger::{Tiger, TigerConfig};
 use trainer::checkpoint::WorkDir;
 use trainer::{TrainData, TrainSettings, TrainUsers, WindowSampler};
 
-use super::{Stage, StageContext, StageId};
+use super::{Stage, StageContext, StageId, StageSpec};
 use crate::backend::{Backend, TrainBackend, device, devices};
+use crate::error::{Result, write_file};
+use crate::inputs::RunInputs;
 
 /// Trains the model.
 pub struct TrainStage;
 
+/// The stage's constant description.
+const SPEC: StageSpec = StageSpec {
+    id: StageId::Train,
+    about: "train the TIGER model (with the token reducer)",
+    schema_version: 1,
+    upstream: &[StageId::Data, StageId::Sids],
+};
+
 impl Stage for TrainStage {
-    fn id(&self) -> StageId {
-        StageId::Train
-    }
-
-    fn about(&self) -> &'static str {
-        "train the TIGER model (with the token reducer)"
-    }
-
-    fn schema_version(&self) -> u32 {
-        1
-    }
-
-    fn upstream(&self) -> &'static [StageId] {
-        &[StageId::Data, StageId::Sids]
+    fn spec(&self) -> StageSpec {
+        SPEC
     }
 
     fn upstream_files(&self, upstream: StageId, _config: &Config) -> Option<Vec<&'static str>> {
-        (upstream == StageId::Data).then(|| vec!["train.parquet", "valid.parquet"])
+        (upstream == StageId::Data).then(|| vec![files::TRAIN, files::VALID])
     }
 
     fn config_hash(&self, config: &Config) -> String {
@@ -58,18 +53,19 @@ impl Stage for TrainStage {
         }))
     }
 
-    fn per_seed(&self) -> bool {
-        true
-    }
-
     fn run(&self, ctx: &StageContext, out: &mut ArtifactWriter) -> Result<()> {
         let config = ctx.config;
-        let seed = ctx.run()?.seed;
-        let data = Dataset::read(ctx.upstream.dir(StageId::Data)?)?;
-        let sids = SemanticIds::read(ctx.upstream.dir(StageId::Sids)?)?;
-        let catalogue =
-            Catalogue::from_sids(&sids)?.with_prior(config.model.prior, &data.split.train);
-        let model_cfg = TigerConfig::for_sids(&config.model, &sids);
+        let seed = ctx.run().seed;
+        let RunInputs {
+            data,
+            catalogue,
+            model: model_cfg,
+            ..
+        } = RunInputs::from_dirs(
+            ctx.upstream.dir(StageId::Data),
+            ctx.upstream.dir(StageId::Sids),
+            config,
+        )?;
         let users = TrainUsers::new(&data.split.train);
         let t = &config.train;
         let sampler = WindowSampler::from_config(users.clone(), seed, config);
@@ -96,7 +92,7 @@ impl Stage for TrainStage {
             &model_cfg,
             &device(),
         )?;
-        std::fs::write(out.file(TRAIN_LOG), log_csv(&s.log))?;
+        write_file(&out.file(TRAIN_LOG), log_csv(&s.log))?;
         let train_s = (s.wall_s - s.validation_s).max(1e-9);
         let summary = TrainSummary {
             variant: ctx.variant_name(),
@@ -118,8 +114,8 @@ impl Stage for TrainStage {
                 parameters: params,
             },
         };
-        std::fs::write(
-            out.file(TRAIN_SUMMARY),
+        write_file(
+            &out.file(TRAIN_SUMMARY),
             serde_json::to_string_pretty(&summary)?,
         )?;
         eprintln!(
