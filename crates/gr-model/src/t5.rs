@@ -93,11 +93,23 @@ pub fn relative_position_bucket(
     bucket as usize
 }
 
-/// Additive attention mask `[batch, 1, 1, keys]` from a 0/1 key mask: 0 where kept, f32::MIN where masked.
+/// Additive attention mask `[batch, 1, 1, keys]` from a 0/1 key mask: 0 where kept, −∞ where
+/// masked.
+///
+/// Transformers adds `finfo.min` instead; after softmax both give exactly 0 for a masked key, but
+/// `exp` of a large finite negative number takes glibc's slow underflow path (it sets `errno`),
+/// which was a fifth of the CPU training time (docs/benchmarks.md, "Speed, round 4"), while
+/// `exp(−∞)` returns 0 at once. A row without any key (an empty padding row) keeps 0 everywhere,
+/// so its softmax is uniform instead of NaN — the finite mask's behaviour.
 pub fn additive_mask<B: Backend>(mask: Tensor<B, 2>) -> Tensor<B, 4> {
     let [b, k] = mask.dims();
-    (mask.neg() + 1.0)
-        .mul_scalar(f32::MIN)
+    let empty_row = mask.clone().sum_dim(1).lower_equal_elem(0.0).expand([b, k]);
+    let masked = mask
+        .clone()
+        .lower_equal_elem(0.0)
+        .bool_and(empty_row.bool_not());
+    mask.zeros_like()
+        .mask_fill(masked, f32::NEG_INFINITY)
         .reshape([b, 1, 1, k])
 }
 
@@ -509,6 +521,36 @@ impl<B: Backend> T5Encoder<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masked_keys_get_zero_weight_and_an_empty_row_stays_finite() {
+        use burn::backend::Flex;
+        let dev = Default::default();
+        let mask = Tensor::<Flex, 2>::from_data(
+            TensorData::new(vec![1.0f32, 0.0, 1.0, 0.0, 0.0, 0.0], [2, 3]),
+            &dev,
+        );
+        let bias = additive_mask(mask);
+        let bias_values = bias.clone().into_data().to_vec::<f32>().unwrap();
+        assert_eq!(bias_values[..3], [0.0, f32::NEG_INFINITY, 0.0]);
+        assert_eq!(
+            bias_values[3..],
+            [0.0, 0.0, 0.0],
+            "an empty row is left unmasked"
+        );
+        let scores = Tensor::<Flex, 4>::from_data(
+            TensorData::new(vec![3.0f32, 50.0, -2.0, 1.0, 2.0, 3.0], [2, 1, 1, 3]),
+            &dev,
+        );
+        let probs = softmax(scores + bias, 3)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        assert!(probs.iter().all(|p| p.is_finite()), "{probs:?}");
+        assert_eq!(probs[1], 0.0);
+        assert!((probs[0] + probs[2] - 1.0).abs() < 1e-6);
+        assert!((probs[3..].iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    }
 
     #[test]
     fn buckets_match_transformers() {

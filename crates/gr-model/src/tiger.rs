@@ -584,7 +584,7 @@ impl<B: Backend> Tiger<B> {
         };
         let q = inputs.dims()[1];
         let causal: Vec<f32> = (0..q)
-            .flat_map(|i| (0..q).map(move |j| if j > i { f32::MIN } else { 0.0 }))
+            .flat_map(|i| (0..q).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
             .collect();
         let self_bias = self.decoder[0].self_attn.compute_bias(q, q, &device)
             + Tensor::<B, 2>::from_data(TensorData::new(causal, [q, q]), &device)
