@@ -98,7 +98,7 @@ pub fn relative_position_bucket(
 ///
 /// Transformers adds `finfo.min` instead; after softmax both give exactly 0 for a masked key, but
 /// `exp` of a large finite negative number takes glibc's slow underflow path (it sets `errno`),
-/// which was a fifth of the CPU training time (docs/benchmarks.md, "Speed, round 4"), while
+/// which was a tenth of the CPU training time (docs/benchmarks.md, "Speed, round 4"), while
 /// `exp(−∞)` returns 0 at once. A row without any key (an empty padding row) keeps 0 everywhere,
 /// so its softmax is uniform instead of NaN — the finite mask's behaviour.
 pub fn additive_mask<B: Backend>(mask: Tensor<B, 2>) -> Tensor<B, 4> {
