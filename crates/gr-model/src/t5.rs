@@ -258,14 +258,14 @@ impl<B: Backend> T5Attention<B> {
     /// Keys and values of `kv` `[b, l, d]`, each `[b, heads, l, d_kv]` (what a cache holds).
     pub fn project_kv(&self, kv: Tensor<B, 3>) -> (Tensor<B, 4>, Tensor<B, 4>) {
         (
-            self.split_heads(self.k.forward(kv.clone())),
-            self.split_heads(self.v.forward(kv)),
+            self.split_heads(linear_3d(&self.k, kv.clone())),
+            self.split_heads(linear_3d(&self.v, kv)),
         )
     }
 
     /// Queries of `x` `[b, q, d]`, `[b, heads, q, d_kv]`.
     pub fn project_q(&self, x: Tensor<B, 3>) -> Tensor<B, 4> {
-        self.split_heads(self.q.forward(x))
+        self.split_heads(linear_3d(&self.q, x))
     }
 
     /// Attention of `x` `[b·g, 1, d]` — `g` consecutive rows per group, e.g. the beams of one
@@ -282,14 +282,11 @@ impl<B: Backend> T5Attention<B> {
     ) -> Tensor<B, 3> {
         let [n, _, _] = x.dims();
         let b = n / group;
-        let q = self
-            .q
-            .forward(x)
+        let q = linear_3d(&self.q, x)
             .reshape([b, group, self.n_heads, self.d_kv])
             .swap_dims(1, 2);
         let (ctx, _) = self.attend_heads(q, k, v, bias);
-        self.o
-            .forward(ctx.reshape([n, 1, self.n_heads * self.d_kv]))
+        linear_3d(&self.o, ctx.reshape([n, 1, self.n_heads * self.d_kv]))
     }
 
     /// Attention of projected queries over projected keys/values with the additive `bias`;
@@ -305,7 +302,7 @@ impl<B: Backend> T5Attention<B> {
         let [b, _, q_len, _] = q.dims();
         let (ctx, probs) = self.attend_heads(q, k, v, bias);
         let ctx = ctx.reshape([b, q_len, self.n_heads * self.d_kv]);
-        (self.o.forward(ctx), probs)
+        (linear_3d(&self.o, ctx), probs)
     }
 
     /// The heads' contexts `[b, q, heads, d_kv]` and probabilities `[b, heads, q, k]`.
@@ -356,11 +353,11 @@ impl<B: Backend> T5FeedForward<B> {
     /// `[b, l, d] → [b, l, d]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let h = match (&self.wi, &self.wi_0, &self.wi_1) {
-            (Some(wi), _, _) => relu(wi.forward(x)),
-            (None, Some(g), Some(l)) => gelu_approximate(g.forward(x.clone())) * l.forward(x),
+            (Some(wi), _, _) => relu(linear_3d(wi, x)),
+            (None, Some(g), Some(l)) => gelu_approximate(linear_3d(g, x.clone())) * linear_3d(l, x),
             _ => unreachable!("constructed with either wi or wi_0 + wi_1"),
         };
-        self.wo.forward(h)
+        linear_3d(&self.wo, h)
     }
 
     /// A freshly initialised feed-forward for `cfg.feed_forward_proj` (`relu` or `gated-gelu`).

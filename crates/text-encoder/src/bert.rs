@@ -213,9 +213,10 @@ impl<B: Backend> Bert<B> {
                 self.heads * self.head_dim,
             ]);
             x = layer.attn_norm.forward(linear_3d(&layer.attn_out, ctx) + x);
-            let h = layer
-                .output
-                .forward(gelu(layer.intermediate.forward(x.clone())));
+            let h = linear_3d(
+                &layer.output,
+                gelu(linear_3d(&layer.intermediate, x.clone())),
+            );
             x = layer.out_norm.forward(h + x);
         }
         x
