@@ -6,6 +6,7 @@
 //! * [`tiger`]: the TIGER encoder-decoder as the reference builds it (SID embeddings with level
 //!   offsets, SEP and BOS vectors, MLP feed-forward, one head per level, summed per-level loss),
 //!   forward and gradients parity-tested against the reference replica;
+//! * [`host_attention`]: attention as one host kernel (forward and backward) on the CPU backend;
 //! * [`generate`]: batched beam search as the reference (probabilities multiplied, fixed steps);
 //! * [`weights`]: safetensors checkpoints in and out of burn modules through burn-store, by one
 //!   name table per model (burn paths ↔ reference names), with name and shape checks;
@@ -25,6 +26,7 @@ pub mod artifact;
 pub mod error;
 pub mod export;
 pub mod generate;
+pub mod host_attention;
 pub mod input;
 pub mod t5;
 pub mod tiger;

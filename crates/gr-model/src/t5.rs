@@ -321,6 +321,13 @@ impl<B: Backend> T5Attention<B> {
         v: Tensor<B, 4>,
         bias: Tensor<B, 4>,
     ) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        // The CPU backend runs the whole attention as one kernel (forward and backward) unless
+        // dropout acts on the probabilities.
+        if (self.dropout.prob == 0.0 || !B::ad_enabled(&q.device()))
+            && let Some(out) = crate::host_attention::try_attend(&q, &k, &v, &bias)
+        {
+            return out;
+        }
         if q.dims()[2] == 1 {
             // [b, h, 1, d] * [b, h, t, d] summed over d: [b, h, t, 1] → [b, h, 1, t].
             let scores = (q * k).sum_dim(3).swap_dims(2, 3) + bias;
