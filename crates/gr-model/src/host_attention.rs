@@ -135,11 +135,13 @@ impl<'a> View<'a> {
     }
 }
 
-/// `t` with unit stride in its last dimension (a copy only when it has not).
+/// `t` with unit stride in its last dimension and no negative stride (a copy only when it has
+/// not).
 fn unit_rows(t: &FlexTensor) -> FlexTensor {
     let layout = t.layout();
     let last = layout.shape().num_dims() - 1;
-    if layout.shape()[last] <= 1 || layout.strides()[last] == 1 {
+    let unit = layout.shape()[last] <= 1 || layout.strides()[last] == 1;
+    if unit && layout.strides().iter().all(|&s| s >= 0) {
         t.clone()
     } else {
         t.to_contiguous()
@@ -236,58 +238,351 @@ where
 fn forward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor, bias: &FlexTensor) -> Forward {
     let dims = Dims::of(q, k, v, bias);
     let Dims {
-        b,
-        heads,
-        m,
-        n,
-        d,
-        dv,
+        b, heads, m, n, dv, ..
     } = dims;
     let (q, k, v) = (unit_rows(q), unit_rows(k), unit_rows(v));
-    let (qv, kv, vv, bv) = (View::of(&q), View::of(&k), View::of(&v), View::of(bias));
+    let views = Views {
+        dims,
+        q: View::of(&q),
+        k: View::of(&k),
+        v: View::of(&v),
+        bias: View::of(bias),
+    };
     let mut ctx = vec![0f32; b * m * heads * dv];
     let mut probs = vec![0f32; b * heads * m * n];
+    let simd = Simd::detect();
     for_rows(
         dims.work(),
         vec![(&mut ctx, m * heads * dv), (&mut probs, heads * m * n)],
         |a, outs| {
             let [ctx, probs] = outs else { unreachable!() };
-            for h in 0..heads {
-                for i in 0..m {
-                    let qi = qv.row(a, h, i, d);
-                    let p = &mut probs[(h * m + i) * n..(h * m + i + 1) * n];
-                    let mut max = f32::NEG_INFINITY;
-                    for (j, pj) in p.iter_mut().enumerate() {
-                        let kj = kv.row(a, h, j, d);
-                        let dot: f32 = qi.iter().zip(kj).map(|(x, y)| x * y).sum();
-                        *pj = dot + bv.at(a, h, i, j);
-                        max = max.max(*pj);
-                    }
-                    let out = &mut ctx[(i * heads + h) * dv..(i * heads + h + 1) * dv];
-                    if max == f32::NEG_INFINITY {
-                        p.fill(0.0);
-                        continue;
-                    }
-                    let mut total = 0f32;
-                    for pj in p.iter_mut() {
-                        *pj = (*pj - max).exp();
-                        total += *pj;
-                    }
-                    let inv = 1.0 / total;
-                    for (j, pj) in p.iter_mut().enumerate() {
-                        *pj *= inv;
-                        let vj = vv.row(a, h, j, dv);
-                        for (o, x) in out.iter_mut().zip(vj) {
-                            *o += *pj * x;
-                        }
-                    }
-                }
-            }
+            simd.forward_row(&views, a, ctx, probs);
         },
     );
     let ctx = FlexTensor::from_data(TensorData::new(ctx, [b, m, heads, dv]));
     let probs = FlexTensor::from_data(TensorData::new(probs, [b, heads, m, n]));
     Forward { ctx, probs }
+}
+
+/// The kernel's inputs as strided views.
+struct Views<'a> {
+    dims: Dims,
+    q: View<'a>,
+    k: View<'a>,
+    v: View<'a>,
+    bias: View<'a>,
+}
+
+/// Which build of the row kernels runs: AVX2 + FMA where the CPU has them (the inner loops run
+/// over keys with unit stride and vectorise 8 wide), else the build's baseline.
+#[derive(Clone, Copy)]
+struct Simd {
+    avx2: bool,
+}
+
+impl Simd {
+    fn detect() -> Simd {
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx2 = false;
+        Simd { avx2 }
+    }
+
+    fn forward_row(self, x: &Views, a: usize, ctx: &mut [f32], probs: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: the CPU has AVX2 and FMA (checked in `detect`).
+            return unsafe { forward_row_avx2(x, a, ctx, probs) };
+        }
+        forward_row(x, a, ctx, probs)
+    }
+
+    fn backward_row(self, x: &BackwardViews, a: usize, outs: &mut [&mut [f32]]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: the CPU has AVX2 and FMA (checked in `detect`).
+            return unsafe { backward_row_avx2(x, a, outs) };
+        }
+        backward_row(x, a, outs)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn forward_row_avx2(x: &Views, a: usize, ctx: &mut [f32], probs: &mut [f32]) {
+    forward_row(x, a, ctx, probs)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn backward_row_avx2(x: &BackwardViews, a: usize, outs: &mut [&mut [f32]]) {
+    backward_row(x, a, outs)
+}
+
+/// `kt[c·n + j] = t[a, h, j, c]`: the keys (or values) of one head, transposed so that loops
+/// over keys have unit stride.
+#[inline(always)]
+fn transpose_into(kt: &mut [f32], t: &View, a: usize, h: usize, n: usize, d: usize) {
+    for j in 0..n {
+        for (c, &x) in t.row(a, h, j, d).iter().enumerate() {
+            kt[c * n + j] = x;
+        }
+    }
+}
+
+/// One batch row of the forward pass: `ctx` `[m, heads, d_v]`, `probs` `[heads, m, n]`.
+#[inline(always)]
+fn forward_row(x: &Views, a: usize, ctx: &mut [f32], probs: &mut [f32]) {
+    let Dims {
+        heads, m, n, d, dv, ..
+    } = x.dims;
+    if m * n >= GEMM_PAIRS {
+        return forward_row_gemm(x, a, ctx, probs);
+    }
+    let mut kt = vec![0f32; d * n];
+    for h in 0..heads {
+        transpose_into(&mut kt, &x.k, a, h, n, d);
+        for i in 0..m {
+            let p = &mut probs[(h * m + i) * n..(h * m + i + 1) * n];
+            // Scores: bias + Σ_c q_ic k_jc, vectorised over the keys j.
+            if x.bias.strides[3] == 1 {
+                p.copy_from_slice(x.bias.row(a, h, i, n));
+            } else {
+                for (j, s) in p.iter_mut().enumerate() {
+                    *s = x.bias.at(a, h, i, j);
+                }
+            }
+            for (c, &qc) in x.q.row(a, h, i, d).iter().enumerate() {
+                for (s, &kc) in p.iter_mut().zip(&kt[c * n..(c + 1) * n]) {
+                    *s += qc * kc;
+                }
+            }
+            let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            if max == f32::NEG_INFINITY {
+                p.fill(0.0);
+                continue;
+            }
+            let mut total = 0f32;
+            for s in p.iter_mut() {
+                *s = (*s - max).exp();
+                total += *s;
+            }
+            let inv = 1.0 / total;
+            let out = &mut ctx[(i * heads + h) * dv..(i * heads + h + 1) * dv];
+            for (j, pj) in p.iter_mut().enumerate() {
+                *pj *= inv;
+                let w = *pj;
+                if w == 0.0 {
+                    continue;
+                }
+                for (o, &vc) in out.iter_mut().zip(x.v.row(a, h, j, dv)) {
+                    *o += w * vc;
+                }
+            }
+        }
+    }
+}
+
+/// Heads with at least this many query × key pairs run their products through `gemm` (a
+/// register-blocked micro-kernel); smaller ones (a decoding step's self-attention) run the
+/// plain loops, whose set-up costs nothing.
+const GEMM_PAIRS: usize = 64;
+
+/// A matrix inside a slice: element `(r, c)` at `offset + r·rs + c·cs` (strides ≥ 0).
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    offset: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// Head `(a, h)` of `view` as a `[rows, cols]` matrix (`transposed`: the last two
+    /// dimensions swapped).
+    fn head(view: &View<'a>, a: usize, h: usize, transposed: bool) -> Mat<'a> {
+        let [rs, cs] = if transposed { [3, 2] } else { [2, 3] }.map(|i| view.strides[i] as usize);
+        Mat {
+            data: view.data,
+            offset: view.index(a, h, 0, 0),
+            rs,
+            cs,
+        }
+    }
+
+    /// A row-major block of `data` from `offset` with row stride `rs`.
+    fn rows(data: &'a [f32], offset: usize, rs: usize) -> Mat<'a> {
+        Mat {
+            data,
+            offset,
+            rs,
+            cs: 1,
+        }
+    }
+
+    /// The same matrix transposed.
+    fn t(self) -> Mat<'a> {
+        Mat {
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
+    }
+
+    /// Panics unless every element of a `[rows, cols]` matrix lies inside the slice.
+    fn check(&self, rows: usize, cols: usize) {
+        if rows > 0 && cols > 0 {
+            let last = self.offset + (rows - 1) * self.rs + (cols - 1) * self.cs;
+            assert!(
+                last < self.data.len(),
+                "attention: matrix outside its buffer"
+            );
+        }
+    }
+}
+
+/// `dst[m, n]` (row-major, row stride `dst_rs`) = (`dst` +, when `accumulate`) `lhs[m, k] ·
+/// rhs[k, n]`, on the calling thread.
+#[allow(clippy::too_many_arguments)]
+fn gemm_into(
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: Mat,
+    rhs: Mat,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        (m - 1) * dst_rs + n <= dst.len(),
+        "attention: output outside its buffer"
+    );
+    lhs.check(m, k);
+    rhs.check(k, n);
+    // SAFETY: every element read or written lies inside its slice (checked above), and `dst`
+    // is borrowed mutably, so it aliases neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.data.as_ptr().add(lhs.offset),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr().add(rhs.offset),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// The probabilities of a row of scores in place; a row of `−∞` becomes zeros.
+#[inline(always)]
+fn softmax_in_place(p: &mut [f32]) {
+    let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        p.fill(0.0);
+        return;
+    }
+    let mut total = 0f32;
+    for s in p.iter_mut() {
+        *s = (*s - max).exp();
+        total += *s;
+    }
+    let inv = 1.0 / total;
+    p.iter_mut().for_each(|s| *s *= inv);
+}
+
+/// [`forward_row`] with the products through `gemm`: `S = bias + Q·Kᵀ`, softmax, `ctx = P·V`.
+#[inline(always)]
+fn forward_row_gemm(x: &Views, a: usize, ctx: &mut [f32], probs: &mut [f32]) {
+    let Dims {
+        heads, m, n, d, dv, ..
+    } = x.dims;
+    for h in 0..heads {
+        let p = &mut probs[h * m * n..(h + 1) * m * n];
+        for (i, row) in p.chunks_mut(n).enumerate() {
+            if x.bias.strides[3] == 1 {
+                row.copy_from_slice(x.bias.row(a, h, i, n));
+            } else {
+                for (j, s) in row.iter_mut().enumerate() {
+                    *s = x.bias.at(a, h, i, j);
+                }
+            }
+        }
+        let (q, kt) = (Mat::head(&x.q, a, h, false), Mat::head(&x.k, a, h, true));
+        gemm_into(p, n, true, m, n, d, q, kt);
+        p.chunks_mut(n).for_each(softmax_in_place);
+        let v = Mat::head(&x.v, a, h, false);
+        gemm_into(
+            &mut ctx[h * dv..],
+            heads * dv,
+            false,
+            m,
+            dv,
+            n,
+            Mat::rows(p, 0, n),
+            v,
+        );
+    }
+}
+
+/// [`backward_row`] with the products through `gemm`.
+#[inline(always)]
+fn backward_row_gemm(y: &BackwardViews, a: usize, outs: &mut [&mut [f32]]) {
+    let [dq, dk, dvs, ds] = outs else {
+        unreachable!()
+    };
+    let Dims {
+        heads, m, n, d, dv, ..
+    } = y.dims;
+    for h in 0..heads {
+        let block = ((a * heads + h) * m) * n;
+        let p = Mat::rows(y.probs, block, n);
+        let go = Mat::rows(y.grad, a * m * heads * dv + h * dv, heads * dv);
+        let dsh = &mut ds[h * m * n..(h + 1) * m * n];
+        // dP = dO·Vᵀ, then dS = P ⊙ (dP − rowsum(dP ⊙ P)).
+        gemm_into(dsh, n, false, m, n, dv, go, Mat::head(&y.v, a, h, true));
+        let probs = &y.probs[block..block + m * n];
+        for (row, pr) in dsh.chunks_mut(n).zip(probs.chunks(n)) {
+            let weighted: f32 = row.iter().zip(pr).map(|(s, p)| s * p).sum();
+            for (s, &pj) in row.iter_mut().zip(pr) {
+                *s = pj * (*s - weighted);
+            }
+        }
+        // dV = Pᵀ·dO, dQ = dS·K, dK = dSᵀ·Q.
+        let dvh = &mut dvs[h * n * dv..(h + 1) * n * dv];
+        gemm_into(dvh, dv, false, n, dv, m, p.t(), go);
+        let dsm = Mat::rows(dsh, 0, n);
+        let dqh = &mut dq[h * m * d..(h + 1) * m * d];
+        gemm_into(dqh, d, false, m, d, n, dsm, Mat::head(&y.k, a, h, false));
+        let dkh = &mut dk[h * n * d..(h + 1) * n * d];
+        gemm_into(
+            dkh,
+            d,
+            false,
+            n,
+            d,
+            m,
+            dsm.t(),
+            Mat::head(&y.q, a, h, false),
+        );
+    }
 }
 
 /// Gradients of the inputs from the gradient of the context `grad` (`[b, m, heads, d_v]`).
@@ -299,7 +594,19 @@ struct Grads {
     scores: Vec<f32>,
 }
 
-/// The backward kernel: `q`, `k`, `v` as in the forward pass, `probs` and `grad` contiguous.
+/// The backward kernel's inputs.
+struct BackwardViews<'a> {
+    dims: Dims,
+    q: View<'a>,
+    k: View<'a>,
+    v: View<'a>,
+    /// Probabilities `[b, heads, m, n]`, contiguous.
+    probs: &'a [f32],
+    /// Gradient of the context `[b, m, heads, d_v]`, contiguous.
+    grad: &'a [f32],
+}
+
+/// The backward kernel: `q`, `k`, `v` as in the forward pass, `probs` contiguous.
 fn backward(
     dims: Dims,
     q: &FlexTensor,
@@ -317,14 +624,20 @@ fn backward(
         dv,
     } = dims;
     let (q, k, v) = (unit_rows(q), unit_rows(k), unit_rows(v));
-    let (qv, kv, vv) = (View::of(&q), View::of(&k), View::of(&v));
     let grad = grad.to_contiguous();
-    let go = grad.storage::<f32>();
-    let p = probs.storage::<f32>();
+    let views = BackwardViews {
+        dims,
+        q: View::of(&q),
+        k: View::of(&k),
+        v: View::of(&v),
+        probs: probs.storage::<f32>(),
+        grad: grad.storage::<f32>(),
+    };
     let mut dq = vec![0f32; b * heads * m * d];
     let mut dk = vec![0f32; b * heads * n * d];
     let mut dvs = vec![0f32; b * heads * n * dv];
     let mut ds = vec![0f32; b * heads * m * n];
+    let simd = Simd::detect();
     for_rows(
         2 * dims.work(),
         vec![
@@ -333,56 +646,83 @@ fn backward(
             (&mut dvs, heads * n * dv),
             (&mut ds, heads * m * n),
         ],
-        |a, outs| {
-            let [dq, dk, dvs, ds] = outs else {
-                unreachable!()
-            };
-            for h in 0..heads {
-                for i in 0..m {
-                    let row = (a * heads + h) * m + i;
-                    let pi = &p[row * n..(row + 1) * n];
-                    let goi =
-                        &go[((a * m + i) * heads + h) * dv..((a * m + i) * heads + h + 1) * dv];
-                    let dsi = &mut ds[(h * m + i) * n..(h * m + i + 1) * n];
-                    // dP_ij = dO_i · V_j; dV_j += P_ij dO_i.
-                    let mut weighted = 0f32;
-                    for j in 0..n {
-                        let vj = vv.row(a, h, j, dv);
-                        let dp: f32 = goi.iter().zip(vj).map(|(x, y)| x * y).sum();
-                        dsi[j] = dp;
-                        weighted += dp * pi[j];
-                        let dvj = &mut dvs[(h * n + j) * dv..(h * n + j + 1) * dv];
-                        for (o, x) in dvj.iter_mut().zip(goi) {
-                            *o += pi[j] * x;
-                        }
-                    }
-                    // dS_ij = P_ij (dP_ij − Σ_j' P_ij' dP_ij'); dQ_i += dS_ij K_j; dK_j += dS_ij Q_i.
-                    let qi = qv.row(a, h, i, d);
-                    let dqi = &mut dq[(h * m + i) * d..(h * m + i + 1) * d];
-                    for j in 0..n {
-                        let s = pi[j] * (dsi[j] - weighted);
-                        dsi[j] = s;
-                        if s == 0.0 {
-                            continue;
-                        }
-                        let kj = kv.row(a, h, j, d);
-                        for (o, x) in dqi.iter_mut().zip(kj) {
-                            *o += s * x;
-                        }
-                        let dkj = &mut dk[(h * n + j) * d..(h * n + j + 1) * d];
-                        for (o, x) in dkj.iter_mut().zip(qi) {
-                            *o += s * x;
-                        }
-                    }
-                }
-            }
-        },
+        |a, outs| simd.backward_row(&views, a, outs),
     );
     Grads {
         q: dq,
         k: dk,
         v: dvs,
         scores: ds,
+    }
+}
+
+/// One batch row of the backward pass; `outs` = `dQ` `[heads, m, d]`, `dK` `[heads, n, d]`,
+/// `dV` `[heads, n, d_v]`, `dS` `[heads, m, n]`.
+#[inline(always)]
+fn backward_row(y: &BackwardViews, a: usize, outs: &mut [&mut [f32]]) {
+    let [dq, dk, dvs, ds] = outs else {
+        unreachable!()
+    };
+    let x = y;
+    let Dims {
+        heads, m, n, d, dv, ..
+    } = x.dims;
+    if m * n >= GEMM_PAIRS {
+        return backward_row_gemm(y, a, outs);
+    }
+    // Per head, transposed: values, and the key and value gradients (unit stride over keys).
+    let mut vt = vec![0f32; dv * n];
+    let mut dkt = vec![0f32; d * n];
+    let mut dvt = vec![0f32; dv * n];
+    for h in 0..heads {
+        transpose_into(&mut vt, &x.v, a, h, n, dv);
+        dkt.fill(0.0);
+        dvt.fill(0.0);
+        for i in 0..m {
+            let row = (a * heads + h) * m + i;
+            let p = &y.probs[row * n..(row + 1) * n];
+            let go = &y.grad[((a * m + i) * heads + h) * dv..((a * m + i) * heads + h + 1) * dv];
+            let dsi = &mut ds[(h * m + i) * n..(h * m + i + 1) * n];
+            // dP_ij = Σ_c dO_ic V_jc (into dS's row); dVᵀ_cj += dO_ic P_ij.
+            dsi.fill(0.0);
+            for (c, &g) in go.iter().enumerate() {
+                for (s, &vc) in dsi.iter_mut().zip(&vt[c * n..(c + 1) * n]) {
+                    *s += g * vc;
+                }
+                for (o, &pj) in dvt[c * n..(c + 1) * n].iter_mut().zip(p) {
+                    *o += g * pj;
+                }
+            }
+            // dS_ij = P_ij (dP_ij − Σ_j' P_ij' dP_ij').
+            let weighted: f32 = dsi.iter().zip(p).map(|(s, pj)| s * pj).sum();
+            for (s, &pj) in dsi.iter_mut().zip(p) {
+                *s = pj * (*s - weighted);
+            }
+            // dKᵀ_cj += Q_ic dS_ij; dQ_i += Σ_j dS_ij K_j.
+            let qi = x.q.row(a, h, i, d);
+            for (c, &qc) in qi.iter().enumerate() {
+                for (o, &s) in dkt[c * n..(c + 1) * n].iter_mut().zip(dsi.iter()) {
+                    *o += qc * s;
+                }
+            }
+            let dqi = &mut dq[(h * m + i) * d..(h * m + i + 1) * d];
+            for (j, &s) in dsi.iter().enumerate() {
+                if s == 0.0 {
+                    continue;
+                }
+                for (o, &kc) in dqi.iter_mut().zip(x.k.row(a, h, j, d)) {
+                    *o += s * kc;
+                }
+            }
+        }
+        for j in 0..n {
+            for c in 0..d {
+                dk[(h * n + j) * d + c] = dkt[c * n + j];
+            }
+            for c in 0..dv {
+                dvs[(h * n + j) * dv + c] = dvt[c * n + j];
+            }
+        }
     }
 }
 
@@ -551,7 +891,13 @@ mod tests {
     #[test]
     fn forward_matches_burns_generic_attention() {
         let device = Default::default();
-        for shape in [[3, 2, 5, 7, 4], [2, 1, 1, 4, 16], [4, 1, 30, 9, 16]] {
+        // Loops (fewer than `GEMM_PAIRS` pairs per head) and gemm, several heads, one query.
+        for shape in [
+            [3, 2, 5, 7, 4],
+            [2, 1, 1, 4, 16],
+            [4, 1, 30, 9, 16],
+            [2, 3, 40, 37, 8],
+        ] {
             let [q, k, v, position, mask] = inputs::<Flex>(&device, shape);
             let bias = position + mask;
             let (ctx, probs) = try_attend(&q, &k, &v, &bias).expect("Flex takes the kernel");
@@ -565,7 +911,12 @@ mod tests {
     fn gradients_match_burns_generic_attention() {
         type A = Autodiff<Flex>;
         let device = Default::default();
-        for shape in [[3, 2, 5, 7, 4], [2, 1, 1, 4, 16], [64, 1, 12, 12, 16]] {
+        for shape in [
+            [3, 2, 5, 7, 4],
+            [2, 1, 1, 4, 16],
+            [64, 1, 12, 12, 16],
+            [2, 3, 40, 37, 8],
+        ] {
             let [q, k, v, position, mask] = inputs::<A>(&device, shape);
             let leaves =
                 [q, k, v, position].map(|t| Tensor::<A, 4>::from_inner(t.inner()).require_grad());
