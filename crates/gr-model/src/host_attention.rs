@@ -346,33 +346,15 @@ fn forward_row(x: &Views, a: usize, ctx: &mut [f32], probs: &mut [f32]) {
         for i in 0..m {
             let p = &mut probs[(h * m + i) * n..(h * m + i + 1) * n];
             // Scores: bias + Σ_c q_ic k_jc, vectorised over the keys j.
-            if x.bias.strides[3] == 1 {
-                p.copy_from_slice(x.bias.row(a, h, i, n));
-            } else {
-                for (j, s) in p.iter_mut().enumerate() {
-                    *s = x.bias.at(a, h, i, j);
-                }
-            }
+            bias_row_into(p, &x.bias, a, h, i);
             for (c, &qc) in x.q.row(a, h, i, d).iter().enumerate() {
                 for (s, &kc) in p.iter_mut().zip(&kt[c * n..(c + 1) * n]) {
                     *s += qc * kc;
                 }
             }
-            let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            if max == f32::NEG_INFINITY {
-                p.fill(0.0);
-                continue;
-            }
-            let mut total = 0f32;
-            for s in p.iter_mut() {
-                *s = (*s - max).exp();
-                total += *s;
-            }
-            let inv = 1.0 / total;
+            softmax_in_place(p);
             let out = &mut ctx[(i * heads + h) * dv..(i * heads + h + 1) * dv];
-            for (j, pj) in p.iter_mut().enumerate() {
-                *pj *= inv;
-                let w = *pj;
+            for (j, &w) in p.iter().enumerate() {
                 if w == 0.0 {
                     continue;
                 }
@@ -380,6 +362,18 @@ fn forward_row(x: &Views, a: usize, ctx: &mut [f32], probs: &mut [f32]) {
                     *o += w * vc;
                 }
             }
+        }
+    }
+}
+
+/// Row `(a, h, i)` of the (broadcast) bias into `p`.
+#[inline(always)]
+fn bias_row_into(p: &mut [f32], bias: &View, a: usize, h: usize, i: usize) {
+    if bias.strides[3] == 1 {
+        p.copy_from_slice(bias.row(a, h, i, p.len()));
+    } else {
+        for (j, s) in p.iter_mut().enumerate() {
+            *s = bias.at(a, h, i, j);
         }
     }
 }
@@ -517,13 +511,7 @@ fn forward_row_gemm(x: &Views, a: usize, ctx: &mut [f32], probs: &mut [f32]) {
     for h in 0..heads {
         let p = &mut probs[h * m * n..(h + 1) * m * n];
         for (i, row) in p.chunks_mut(n).enumerate() {
-            if x.bias.strides[3] == 1 {
-                row.copy_from_slice(x.bias.row(a, h, i, n));
-            } else {
-                for (j, s) in row.iter_mut().enumerate() {
-                    *s = x.bias.at(a, h, i, j);
-                }
-            }
+            bias_row_into(row, &x.bias, a, h, i);
         }
         let (q, kt) = (Mat::head(&x.q, a, h, false), Mat::head(&x.k, a, h, true));
         gemm_into(p, n, true, m, n, d, q, kt);
