@@ -32,7 +32,7 @@ use gr_model::tiger::{Tiger, TigerConfig};
 use crate::checkpoint::{TrainState, WorkDir};
 use crate::error::{Error, Result};
 use crate::parallel::{accumulate_parallel, materialise};
-use crate::step::{ChunkLoss, accumulate_serial, chunks};
+use crate::step::{ChunkLoss, PaddedCost, accumulate_serial, balanced_chunks, chunks};
 use crate::windows::WindowSampler;
 
 /// The Adam optimiser every training of the model uses (the trainer, the conformance checks,
@@ -66,6 +66,8 @@ pub struct TrainSettings {
     pub validation: EvalSettings,
     /// Fingerprint of this run; checkpoints of other runs are not resumed.
     pub run_hash: String,
+    /// Cost model for splitting a dynamically padded micro-batch over the workers.
+    pub padded_cost: PaddedCost,
 }
 
 impl TrainSettings {
@@ -78,6 +80,7 @@ impl TrainSettings {
             reducer: config.reducer.clone(),
             validation: EvalSettings::new(config, true),
             run_hash: run_hash.to_string(),
+            padded_cost: PaddedCost::of(&config.model, config.quantizer.levels + 1),
         }
     }
 }
@@ -303,12 +306,18 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
         let t = &self.settings.train;
         let started = Instant::now();
         let mut examples = self.data.sampler.batch(self.state.batch);
-        if self.settings.slots.is_none() && t.chunk_windows > 0 {
+        let dynamic = self.settings.slots.is_none();
+        if dynamic && (t.chunk_windows > 0 || self.devices.len() > 1) {
             // Dynamic padding: chunks of similar length pad little (the gradient is the same sum).
             examples.sort_by_key(|e| e.history.len());
         }
         let total = examples.len();
-        let parts = chunks(&examples, t.chunk_windows, self.devices.len());
+        let parts = if dynamic && t.chunk_windows == 0 && self.devices.len() > 1 {
+            // One chunk per worker, split where the workers' padded costs balance.
+            balanced_chunks(&examples, self.devices.len(), &self.settings.padded_cost)
+        } else {
+            chunks(&examples, t.chunk_windows, self.devices.len())
+        };
         let grad_accumulation = t.grad_accumulation.max(1) as u64;
         let loss = ChunkLoss {
             catalogue: self.data.catalogue,

@@ -9,6 +9,7 @@ use gr_model::input::SidTable;
 use gr_model::tiger::TigerConfig;
 use test_support::small_tiger;
 use trainer::checkpoint::WorkDir;
+use trainer::step::PaddedCost;
 use trainer::windows::{TrainUsers, WindowSampler};
 use trainer::{TrainData, TrainSettings, train};
 
@@ -16,7 +17,7 @@ type A = Autodiff<Flex>;
 
 const ITEMS: u32 = 40;
 
-fn losses(devices: usize) -> Vec<f64> {
+fn losses(devices: usize, chunk_windows: usize, reducer: ReducerKind) -> Vec<f64> {
     let model = TigerConfig {
         num_levels: 3,
         codes_per_level: 8,
@@ -40,9 +41,7 @@ fn losses(devices: usize) -> Vec<f64> {
     let cfg = TrainConfig {
         users_per_batch: 8,
         max_windows: 40,
-        // The same chunks on one device and on two: with dynamic padding a chunk's length sets
-        // RASTP's keep count, so the chunking (not the devices) must match for equal losses.
-        chunk_windows: 10,
+        chunk_windows,
         grad_accumulation: 1,
         lr: 1e-2,
         weight_decay: 0.0,
@@ -63,7 +62,7 @@ fn losses(devices: usize) -> Vec<f64> {
         train: cfg,
         seed: 7,
         slots: None,
-        reducer: ReducerConfig::reference(ReducerKind::Rastp),
+        reducer: ReducerConfig::reference(reducer),
         validation: EvalSettings {
             beam_width: 4,
             constrained: true,
@@ -76,6 +75,10 @@ fn losses(devices: usize) -> Vec<f64> {
             with_loss: false,
         },
         run_hash: format!("devices-{devices}"),
+        padded_cost: PaddedCost {
+            tokens_per_item: 4.0,
+            linear_tokens: 64.0,
+        },
     };
     let tmp = tempfile::tempdir().unwrap();
     let work = WorkDir::new(tmp.path()).unwrap();
@@ -97,13 +100,29 @@ fn losses(devices: usize) -> Vec<f64> {
 
 #[test]
 fn two_device_workers_give_the_single_device_losses() {
-    let one = losses(1);
-    let two = losses(2);
+    // The same chunks on one device and on two: with dynamic padding a chunk's length sets
+    // RASTP's keep count, so the chunking (not the devices) must match for equal losses.
+    let one = losses(1, 10, ReducerKind::Rastp);
+    let two = losses(2, 10, ReducerKind::Rastp);
     assert_eq!(one.len(), 5, "{one:?}");
     assert_eq!(one.len(), two.len());
     for (a, b) in one.iter().zip(&two) {
         assert!((a - b).abs() <= 1e-4 * a.abs(), "{one:?} vs {two:?}");
     }
     // The model learns over the five steps (so the comparison covers updated weights).
+    assert!(one[4] < one[0], "{one:?}");
+
+    // chunk_windows 0 on two workers: the micro-batch sorted by length and split where the
+    // workers' padded costs balance. Without a reducer the chunking does not change the loss,
+    // so it equals one device's unsorted whole-batch pass. (In the same test, not a second
+    // one: two trainings at once in one process deadlock in burn-autodiff 0.21, whose graph
+    // clean-up takes a process-wide lock that a one-device backward holds while it waits for
+    // rayon's pool, the pool's threads being the other training's workers waiting for it.)
+    let one = losses(1, 0, ReducerKind::None);
+    let two = losses(2, 0, ReducerKind::None);
+    assert_eq!(one.len(), 5, "{one:?}");
+    for (a, b) in one.iter().zip(&two) {
+        assert!((a - b).abs() <= 1e-4 * a.abs(), "{one:?} vs {two:?}");
+    }
     assert!(one[4] < one[0], "{one:?}");
 }
