@@ -15,7 +15,8 @@ use crate::windows::Example;
 pub type Chunks<'a> = Vec<&'a [Example]>;
 
 /// Windows per chunk of a micro-batch of `total` windows: `chunk_windows`, or with 0 the whole
-/// micro-batch, split evenly when there are several devices.
+/// micro-batch, split evenly when there are several devices (fixed padding; with dynamic
+/// padding [`chunks`] cuts cost-balanced chunks instead).
 pub fn chunk_size(total: usize, chunk_windows: usize, devices: usize) -> usize {
     match (chunk_windows, devices) {
         (0, 0 | 1) => total,
@@ -24,8 +25,24 @@ pub fn chunk_size(total: usize, chunk_windows: usize, devices: usize) -> usize {
     }
 }
 
-/// Splits `examples` into chunks of [`chunk_size`] windows.
-pub fn chunks(examples: &[Example], chunk_windows: usize, devices: usize) -> Chunks<'_> {
+/// Splits a micro-batch into chunks of [`chunk_size`] windows. With dynamic padding (`dynamic`
+/// holds the cost model) and more than one chunk, the windows are sorted by history length first
+/// so that chunks pad little (the gradient is the same sum), and with `chunk_windows` 0 on
+/// several devices they are cut into one [`balanced_chunks`] chunk per device.
+pub fn chunks<'a>(
+    examples: &'a mut [Example],
+    chunk_windows: usize,
+    devices: usize,
+    dynamic: Option<&PaddedCost>,
+) -> Chunks<'a> {
+    if let Some(cost) = dynamic
+        && (chunk_windows > 0 || devices > 1)
+    {
+        examples.sort_by_key(|e| e.history.len());
+        if chunk_windows == 0 {
+            return balanced_chunks(examples, devices, cost);
+        }
+    }
     let chunk = chunk_size(examples.len(), chunk_windows, devices);
     examples.chunks(chunk.max(1)).collect()
 }

@@ -32,7 +32,7 @@ use gr_model::tiger::{Tiger, TigerConfig};
 use crate::checkpoint::{TrainState, WorkDir};
 use crate::error::{Error, Result};
 use crate::parallel::{accumulate_parallel, materialise};
-use crate::step::{ChunkLoss, PaddedCost, accumulate_serial, balanced_chunks, chunks};
+use crate::step::{ChunkLoss, PaddedCost, accumulate_serial, chunks};
 use crate::windows::WindowSampler;
 
 /// The Adam optimiser every training of the model uses (the trainer, the conformance checks,
@@ -306,18 +306,13 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
         let t = &self.settings.train;
         let started = Instant::now();
         let mut examples = self.data.sampler.batch(self.state.batch);
-        let dynamic = self.settings.slots.is_none();
-        if dynamic && (t.chunk_windows > 0 || self.devices.len() > 1) {
-            // Dynamic padding: chunks of similar length pad little (the gradient is the same sum).
-            examples.sort_by_key(|e| e.history.len());
-        }
         let total = examples.len();
-        let parts = if dynamic && t.chunk_windows == 0 && self.devices.len() > 1 {
-            // One chunk per worker, split where the workers' padded costs balance.
-            balanced_chunks(&examples, self.devices.len(), &self.settings.padded_cost)
-        } else {
-            chunks(&examples, t.chunk_windows, self.devices.len())
-        };
+        let dynamic = self
+            .settings
+            .slots
+            .is_none()
+            .then_some(&self.settings.padded_cost);
+        let parts = chunks(&mut examples, t.chunk_windows, self.devices.len(), dynamic);
         let grad_accumulation = t.grad_accumulation.max(1) as u64;
         let loss = ChunkLoss {
             catalogue: self.data.catalogue,

@@ -99,8 +99,9 @@ fn quick_recipe_peer(
         return Ok(None);
     }
     let (m, t) = (&config.model, &config.train);
-    // The same padding: the replica gets our chunk size (with chunk_windows 0 and several
-    // workers, each worker's length-sorted share of the micro-batch).
+    // Comparable padding: the replica gets our chunk size (with chunk_windows 0 and several
+    // workers, the length-sorted micro-batch in equal shares; our trainer cuts the sorted
+    // micro-batch into cost-balanced shares instead, which pad as little).
     let chunk = match trainer::step::chunk_size(t.max_windows, t.chunk_windows, t.devices.len()) {
         c if c >= t.max_windows => 0,
         c => c,
